@@ -1,0 +1,64 @@
+/** Checks shared by every adapter on the arguments of a write. */
+import { CoordinatorError, invalidArgument } from "../errors.ts";
+import type { JsonValue } from "../json.ts";
+import type { AdapterLimits } from "./contract.ts";
+
+/** Longest accepted TTL: ten years, far beyond any lease or claim. */
+export const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
+
+/**
+ * Serializes a value to JSON text, refusing what JSON cannot carry and what is
+ * over the size limit. Returns the text so callers do not serialize twice.
+ */
+export function encodeValue(value: JsonValue, limits: AdapterLimits): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw invalidArgument(`value is not serializable as JSON: ${(err as Error).message}`);
+  }
+  if (text === undefined) throw invalidArgument("value must be a JSON value.");
+  const bytes = new TextEncoder().encode(text).length;
+  if (bytes > limits.maxValueBytes) {
+    throw new CoordinatorError(
+      "VALUE_TOO_LARGE",
+      `value is ${bytes} bytes of JSON; the limit is ${limits.maxValueBytes}.`,
+      { bytes, limit: limits.maxValueBytes },
+    );
+  }
+  return text;
+}
+
+/** Validates an `ifVersion` argument. */
+export function checkIfVersion(ifVersion: number | undefined): void {
+  if (ifVersion === undefined) return;
+  if (!Number.isSafeInteger(ifVersion) || ifVersion < 0) {
+    throw invalidArgument(`if_version must be an integer >= 0, got ${ifVersion}.`);
+  }
+}
+
+/** Validates a `ttlSeconds` argument and returns the expiry time in ms, or null. */
+export function expiryFromTtl(ttlSeconds: number | undefined, nowMs: number): number | null {
+  if (ttlSeconds === undefined) return null;
+  if (typeof ttlSeconds !== "number" || !(ttlSeconds > 0) || ttlSeconds > MAX_TTL_SECONDS) {
+    throw invalidArgument(
+      `ttl_seconds must be a number > 0 and <= ${MAX_TTL_SECONDS}, got ${ttlSeconds}.`,
+    );
+  }
+  return nowMs + Math.ceil(ttlSeconds * 1000);
+}
+
+/** The VERSION_CONFLICT error for a failed compare-and-set. */
+export function versionConflict(
+  scope: string,
+  key: string,
+  expected: number,
+  current: number,
+): CoordinatorError {
+  const now = current === 0 ? "the key is absent" : `its current version is ${current}`;
+  return new CoordinatorError(
+    "VERSION_CONFLICT",
+    `${scope} / ${key}: expected version ${expected}, but ${now}.`,
+    { scope, key, expected_version: expected, current_version: current },
+  );
+}
