@@ -12,7 +12,8 @@ export type ErrorCode =
   | "VALUE_TOO_LARGE"
   | "CORRUPT_STATE"
   | "STORAGE_UNAVAILABLE"
-  | "CONFIG_INVALID";
+  | "CONFIG_INVALID"
+  | "INTERNAL_ERROR";
 
 /** What each code means and what the user should do about it. */
 export const ERROR_HINTS: Readonly<Record<ErrorCode, string>> = {
@@ -29,6 +30,8 @@ export const ERROR_HINTS: Readonly<Record<ErrorCode, string>> = {
   STORAGE_UNAVAILABLE:
     "The storage backend could not be reached: check that it is running and reachable, then retry.",
   CONFIG_INVALID: "Fix the named field in the named config file; run --validate-config to check.",
+  INTERNAL_ERROR:
+    "This is a bug in claude-session-coordinator: please report it with the server's stderr log.",
 };
 
 /** An error a user can meet: a stable code, one clear sentence, optional details. */

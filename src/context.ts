@@ -1,0 +1,179 @@
+/**
+ * Read-only views of the project for resources and prompts: who is here, what
+ * each session is doing, what is free, what to do next.
+ */
+import { CoordinatorError } from "./errors.ts";
+import type { JsonValue } from "./json.ts";
+import { isPlainObject } from "./json.ts";
+import { resolveScope, scopePrefix } from "./scope_names.ts";
+import {
+  type ActiveSession,
+  activeSessions,
+  compareSessionIds,
+  firstAvailable,
+  type LeaseRecord,
+  readHandoffs,
+  readLeases,
+  type SessionBinding,
+  type SessionContext,
+  sessionScope,
+} from "./session.ts";
+
+/** One instance in the context view. */
+export interface InstanceStatus {
+  session_id: string;
+  status: "active" | "available";
+  machine: string | null;
+  last_seen: string | null;
+  lease_expires_at: string | null;
+  has_handoff: boolean;
+}
+
+/** An active session with what its own scope says it is doing. */
+export interface ActiveSessionView extends ActiveSession {
+  current_issue: JsonValue;
+  status: JsonValue;
+  todo_count: number | null;
+  open_todo_count: number | null;
+}
+
+/** The `session://context` document. */
+export interface ContextView {
+  machine: string;
+  project: string;
+  this_session: { session_id: string; since: string; lease_expires_at: string } | null;
+  instances: InstanceStatus[];
+  active_sessions: ActiveSessionView[];
+  first_available: string | null;
+  next_steps: string[];
+}
+
+const DONE = new Set(["done", "completed", "complete", "closed", "cancelled"]);
+
+/** Counts todos in a `todos` value: all of them, and those not done. */
+export function countTodos(value: JsonValue | undefined): { all: number; open: number } | null {
+  if (!Array.isArray(value)) return null;
+  const open = value.filter((t) => {
+    if (!isPlainObject(t)) return true;
+    if (t.done === true || t.completed === true) return false;
+    return !(typeof t.status === "string" && DONE.has(t.status.toLowerCase()));
+  }).length;
+  return { all: value.length, open };
+}
+
+/** The scope where a live session keeps its own state, on its own machine. */
+function stateScopeOf(ctx: SessionContext, lease: LeaseRecord | undefined, sessionId: string) {
+  const machine = lease?.machine ?? ctx.identity.machine;
+  const rel = machine === ctx.identity.machine
+    ? sessionScope(sessionId)
+    : `@machine:${machine}:${sessionScope(sessionId)}`;
+  return resolveScope(ctx.identity, rel);
+}
+
+async function describeActive(ctx: SessionContext, lease: LeaseRecord, base: ActiveSession) {
+  const entries = await ctx.storage.listEntries(stateScopeOf(ctx, lease, lease.session_id));
+  const get = (k: string) => entries.find((e) => e.key === k)?.entry.value;
+  const todos = countTodos(get("todos"));
+  return {
+    ...base,
+    current_issue: get("current_issue") ?? get("current_task") ?? null,
+    status: get("status") ?? null,
+    todo_count: todos?.all ?? null,
+    open_todo_count: todos?.open ?? null,
+  };
+}
+
+/** Builds the `session://context` view for the calling binding. */
+export async function buildContext(
+  ctx: SessionContext,
+  binding: SessionBinding,
+): Promise<ContextView> {
+  const [leases, handoffs] = await Promise.all([readLeases(ctx), readHandoffs(ctx)]);
+  const ids = new Set([...leases.keys(), ...handoffs.keys()]);
+  const instances = [...ids].map((id): InstanceStatus => {
+    const lease = leases.get(id);
+    const handoff = handoffs.get(id);
+    return {
+      session_id: id,
+      status: lease ? "active" : "available",
+      machine: lease?.machine ?? handoff?.machine ?? null,
+      last_seen: lease?.last_seen ?? handoff?.signed_off_at ?? null,
+      lease_expires_at: lease?.lease_expires_at ?? null,
+      has_handoff: handoff !== undefined,
+    };
+  }).sort(compareSessionIds);
+  const active = await Promise.all(
+    activeSessions(leases).map((s) => describeActive(ctx, leases.get(s.session_id)!, s)),
+  );
+  const held = binding.held;
+  const first = firstAvailable(leases, ctx.maxInstances);
+  return {
+    machine: ctx.identity.machine,
+    project: ctx.identity.project,
+    this_session: held
+      ? {
+        session_id: held.sessionId,
+        since: held.lease.since,
+        lease_expires_at: held.lease.lease_expires_at,
+      }
+      : null,
+    instances,
+    active_sessions: active,
+    first_available: first,
+    next_steps: nextSteps(held !== null, first, active.length),
+  };
+}
+
+function nextSteps(signedOn: boolean, first: string | null, activeCount: number): string[] {
+  if (!signedOn) {
+    return [
+      first
+        ? `Call sign_on (you will get ${first}, or pass session_id to resume a specific instance and its handoff).`
+        : "Every instance is taken: wait for a lease to expire, or raise session.max_instances.",
+      activeCount > 0
+        ? "Read what the active sessions are doing before you pick work, so you do not duplicate it."
+        : "No other session is active: you have the project to yourself.",
+    ];
+  }
+  return [
+    "Store progress in your own scope session:<your id> (current_issue, status, todos) so others can see it.",
+    "Claim shared work with store_data(if_version: 0) in a shared scope; a VERSION_CONFLICT means someone else has it.",
+    "Before you stop, call sign_off with a summary and next_steps for whoever continues.",
+  ];
+}
+
+/** Every key of a session's own scope plus its lease (`session://state/{id}`). */
+export async function readSessionState(
+  ctx: SessionContext,
+  sessionId: string,
+): Promise<
+  { session_id: string; scope: string; lease: LeaseRecord | null; state: Record<string, JsonValue> }
+> {
+  const [leases, handoffs] = await Promise.all([readLeases(ctx), readHandoffs(ctx)]);
+  const lease = leases.get(sessionId);
+  const scope = stateScopeOf(ctx, lease, sessionId);
+  const entries = await ctx.storage.listEntries(scope);
+  if (!lease && entries.length === 0 && !handoffs.has(sessionId)) {
+    throw new CoordinatorError(
+      "INVALID_ARGUMENT",
+      `unknown session ${
+        JSON.stringify(sessionId)
+      }: it holds no lease, has no state and left no handoff. Read session://context for the known instances.`,
+      { session_id: sessionId },
+    );
+  }
+  const state: Record<string, JsonValue> = {};
+  for (const { key, entry } of entries) state[key] = entry.value;
+  return { session_id: sessionId, scope: sessionScope(sessionId), lease: lease ?? null, state };
+}
+
+/** Session ids worth offering for completion: leased, handed off, or with state here. */
+export async function knownSessionIds(ctx: SessionContext): Promise<string[]> {
+  const [leases, handoffs] = await Promise.all([readLeases(ctx), readHandoffs(ctx)]);
+  // Machine and project ids hold no glob characters, so the prefix is literal.
+  const prefix = scopePrefix(ctx.identity) + sessionScope("");
+  const ids = new Set([...leases.keys(), ...handoffs.keys()]);
+  for (const s of await ctx.storage.listScopes(prefix + "*")) ids.add(s.slice(prefix.length));
+  return [...ids].map((session_id) => ({ session_id })).sort(compareSessionIds)
+    .map((s) => s.session_id);
+}

@@ -1,0 +1,154 @@
+/**
+ * MCP's stdio framing (one JSON-RPC message per line) over web streams.
+ *
+ * Why not the SDK's StdioServerTransport: it drops a malformed line without
+ * answering (the client waits for ever), closes the whole connection when a
+ * line passes 10 MiB, and never notices that stdin ended, so a server would
+ * hold its instance after the client left. This one answers a bad line with a
+ * JSON-RPC error and keeps serving, skips an oversized line the same way, and
+ * calls onclose at end of input.
+ */
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
+
+/** Longest accepted line by default; larger requests get an error reply. */
+export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
+
+const PARSE_ERROR = -32700;
+const INVALID_REQUEST = -32600;
+
+/** Options for createLineTransport. */
+export interface LineTransportOptions {
+  input: ReadableStream<Uint8Array>;
+  output: WritableStream<Uint8Array>;
+  maxLineBytes?: number;
+  /** How long to wait at end of input for unanswered requests. */
+  drainTimeoutMs?: number;
+}
+
+/** Creates a newline-delimited JSON-RPC transport over the given streams. */
+export function createLineTransport(options: LineTransportOptions): Transport {
+  const maxLine = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  const writer = options.output.getWriter();
+  const encoder = new TextEncoder();
+  let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  let closed = false;
+  // Requests read but not yet answered: at end of input we finish them before
+  // closing, so a client that writes and then closes stdin still gets answers.
+  const pending = new Set<string | number>();
+  let drained: (() => void) | null = null;
+
+  const transport: Transport = {
+    start() {
+      reader = options.input.getReader();
+      void readLoop(reader);
+      return Promise.resolve();
+    },
+    async send(message: JSONRPCMessage) {
+      if (closed) return;
+      await writer.write(encoder.encode(JSON.stringify(message) + "\n"));
+      if ("id" in message && !("method" in message) && message.id !== null) {
+        pending.delete(message.id);
+        if (pending.size === 0) drained?.();
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await reader?.cancel().catch(() => {});
+      await writer.close().catch(() => {});
+      transport.onclose?.();
+    },
+  };
+
+  function reply(id: string | number | null, code: number, message: string) {
+    transport.send({ jsonrpc: "2.0", id, error: { code, message } } as unknown as JSONRPCMessage)
+      .catch((err: Error) => transport.onerror?.(err));
+  }
+
+  function handleLine(bytes: Uint8Array) {
+    let text = new TextDecoder().decode(bytes);
+    if (text.endsWith("\r")) text = text.slice(0, -1);
+    if (text.trim() === "") return;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      reply(null, PARSE_ERROR, `Parse error: ${(err as Error).message}`);
+      return;
+    }
+    const parsed = JSONRPCMessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      const id = (raw as { id?: unknown })?.id;
+      const replyId = typeof id === "string" || typeof id === "number" ? id : null;
+      reply(replyId, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message");
+      return;
+    }
+    const msg = parsed.data;
+    if ("method" in msg && "id" in msg) pending.add(msg.id);
+    transport.onmessage?.(msg);
+  }
+
+  async function drain(timeoutMs: number) {
+    if (pending.size === 0) return;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    drained = resolve;
+    const timer = setTimeout(resolve, timeoutMs);
+    await promise;
+    clearTimeout(timer);
+  }
+
+  async function readLoop(r: ReadableStreamDefaultReader<Uint8Array>) {
+    let chunks: Uint8Array[] = [];
+    let size = 0;
+    let skipping = false;
+    try {
+      for (;;) {
+        const { value, done } = await r.read();
+        if (done) break;
+        let start = 0;
+        for (let nl = value.indexOf(10); nl !== -1; nl = value.indexOf(10, start)) {
+          const piece = value.subarray(start, nl);
+          if (!skipping && size + piece.length <= maxLine) {
+            chunks.push(piece);
+            handleLine(concat(chunks, size + piece.length));
+          } else {
+            reply(null, INVALID_REQUEST, `Invalid Request: line longer than ${maxLine} bytes`);
+          }
+          chunks = [];
+          size = 0;
+          skipping = false;
+          start = nl + 1;
+        }
+        const rest = value.subarray(start);
+        if (!skipping && size + rest.length > maxLine) {
+          // Drop what we have; the rest of this line is dropped as it comes.
+          chunks = [];
+          size = 0;
+          skipping = true;
+        } else if (!skipping && rest.length > 0) {
+          chunks.push(rest.slice());
+          size += rest.length;
+        }
+      }
+      if (!skipping && size > 0) handleLine(concat(chunks, size));
+    } catch (err) {
+      if (!closed) transport.onerror?.(err as Error);
+    }
+    await drain(options.drainTimeoutMs ?? 30_000);
+    await transport.close();
+  }
+
+  return transport;
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}

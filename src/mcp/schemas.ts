@@ -1,0 +1,136 @@
+/**
+ * Zod schemas of the public API: tool inputs and outputs. Kept as module-level
+ * constants so registerTool's types stay shallow (TS2589) and the whole
+ * surface reads as one list.
+ */
+import { z } from "zod";
+
+/** Any JSON value, declared recursively so strict clients see a real schema. */
+export const jsonValue = z.json();
+
+const relScope = z.string().min(1).max(400).describe(
+  'Relative scope, e.g. "session:claude_1", "tasks", "@project:claims" (shared by every machine) or "@machine:laptop:session:claude_2" (another machine\'s scope).',
+);
+const key = z.string().min(1).max(256).describe("Key inside the scope (1-256 characters).");
+const ifVersion = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).describe(
+  "Compare-and-set: write only if the key's current version is this; 0 means only if the key is absent.",
+);
+const isoTime = z.string().describe("ISO-8601 time");
+
+/** sign_on input. */
+export const signOnInput = {
+  session_id: z.string().min(1).max(64).optional().describe(
+    'Instance to claim, e.g. "claude_2" (resumes its handoff). Omit to get the lowest free instance.',
+  ),
+};
+
+const activeSession = z.object({
+  session_id: z.string(),
+  machine: z.string(),
+  since: isoTime,
+  last_seen: isoTime,
+  lease_expires_at: isoTime,
+  worktree: z.string(),
+  branch: z.string().nullable(),
+});
+
+const handoff = z.object({
+  session_id: z.string(),
+  machine: z.string(),
+  summary: z.string().nullable(),
+  next_steps: z.array(z.string()),
+  signed_off_at: isoTime,
+  worktree: z.string(),
+  branch: z.string().nullable(),
+  commit: z.string().nullable(),
+});
+
+/** sign_on output. */
+export const signOnOutput = {
+  machine: z.string(),
+  project: z.string(),
+  session_id: z.string(),
+  full_scope_prefix: z.string(),
+  lease_expires_at: isoTime,
+  claim: z.enum(["claimed", "renewed"]),
+  handoff: handoff.nullable(),
+  active_sessions: z.array(activeSession),
+};
+
+/** sign_off input. */
+export const signOffInput = {
+  summary: z.string().max(20_000).optional().describe("What this session did, for the next one."),
+  next_steps: z.array(z.string().max(2_000)).max(200).optional().describe(
+    "What the next session of this instance should do first.",
+  ),
+};
+
+/** sign_off output. */
+export const signOffOutput = {
+  status: z.literal("signed_off"),
+  session_id: z.string(),
+  handoff,
+};
+
+/** store_data input. */
+export const storeInput = {
+  scope: relScope,
+  key,
+  value: jsonValue.describe("Any JSON value: object, array, string, number, boolean or null."),
+  if_version: ifVersion.optional(),
+  ttl_seconds: z.number().positive().max(315_360_000).optional().describe(
+    "Expire the key after this many seconds (claims that must not outlive a crash).",
+  ),
+};
+
+/** store_data output. */
+export const storeOutput = {
+  scope: z.string(),
+  key: z.string(),
+  version: z.number().int(),
+  updated_at: isoTime,
+  expires_at: isoTime.nullable(),
+};
+
+/** scope + key input (retrieve_data). */
+export const scopeKeyInput = { scope: relScope, key };
+
+/** retrieve_data output. */
+export const retrieveOutput = {
+  scope: z.string(),
+  key: z.string(),
+  found: z.boolean(),
+  value: jsonValue,
+  version: z.number().int().describe("Current version; 0 when absent (use it as if_version)."),
+  updated_at: isoTime.nullable(),
+  updated_by: z.string().nullable(),
+  expires_at: isoTime.nullable(),
+};
+
+/** delete_data input. */
+export const deleteInput = { scope: relScope, key, if_version: ifVersion.optional() };
+
+/** delete_data / delete_scope output. */
+export const deletedOutput = { deleted: z.boolean() };
+
+/** scope-only input (delete_scope, list_keys). */
+export const scopeInput = { scope: relScope };
+
+/** list_keys output. */
+export const listKeysOutput = { scope: z.string(), keys: z.array(z.string()) };
+
+/** list_scopes input. */
+export const listScopesInput = {
+  pattern: z.string().max(512).optional().describe(
+    'fnmatch glob over relative scope names: "*" (crosses ":" and "/"), "?", "[abc]", "[!abc]". E.g. "session:*".',
+  ),
+};
+
+/** list_scopes output. */
+export const listScopesOutput = { scopes: z.array(z.string()) };
+
+/**
+ * Handler argument types, inferred from our own shapes. Under Deno the SDK's
+ * declarations see zod as `any`, so handlers annotate their arguments.
+ */
+export type Args<S extends z.ZodRawShape> = z.infer<z.ZodObject<S>>;

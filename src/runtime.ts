@@ -1,0 +1,71 @@
+/**
+ * Start-up: finds the project, loads the config, opens the storage and builds
+ * the SessionContext that transports serve. No MCP here.
+ */
+import { type Config, loadConfig, type LoadedConfig } from "./config.ts";
+import { detectMachineId, detectProject, findProjectRoot } from "./detect.ts";
+import { readWorkTree } from "./git.ts";
+import type { SessionContext } from "./session.ts";
+import type { AdapterRegistry } from "./storage/registry.ts";
+
+/** Where start-up looks for things. */
+export interface RuntimeOptions {
+  configPath?: string;
+  cwd: string;
+  env: (name: string) => string | undefined;
+  homeDir: string | null;
+  registry: AdapterRegistry;
+}
+
+/** A loaded config with the project it applies to, before any storage is opened. */
+export interface ResolvedSetup {
+  loaded: LoadedConfig;
+  projectRoot: string;
+  machine: string;
+  project: string;
+  projectSource: string;
+}
+
+/** Finds the project root, loads and validates the config, detects machine and project. */
+export async function resolveSetup(options: RuntimeOptions): Promise<ResolvedSetup> {
+  const root = await findProjectRoot(options.cwd);
+  const loaded = await loadConfig({
+    explicitPath: options.configPath,
+    env: options.env,
+    projectRoot: root.root,
+    homeDir: options.homeDir,
+    cwd: options.cwd,
+  }, options.registry.names());
+  const [machine, project] = await Promise.all([
+    detectMachineId(loaded.config.session.machine_id),
+    detectProject({ cwd: options.cwd, mode: loaded.config.session.project_detection }),
+  ]);
+  return {
+    loaded,
+    projectRoot: project.projectRoot,
+    machine,
+    project: project.projectId,
+    projectSource: project.source,
+  };
+}
+
+/** Opens the configured storage and builds the context every session shares. */
+export async function openContext(
+  setup: ResolvedSetup,
+  options: Pick<RuntimeOptions, "cwd" | "registry">,
+): Promise<SessionContext> {
+  const config: Config = setup.loaded.config;
+  const storage = await options.registry.create(config.storage.adapter, config.storage.config, {
+    projectRoot: setup.projectRoot,
+    limits: { maxValueBytes: config.limits.max_value_bytes },
+  });
+  return {
+    storage,
+    identity: { machine: setup.machine, project: setup.project },
+    leaseTtlSeconds: config.session.lease_ttl_seconds,
+    maxInstances: config.session.max_instances,
+    workTree: () => readWorkTree(options.cwd),
+    now: Date.now,
+    pid: Deno.pid,
+  };
+}
