@@ -54,7 +54,7 @@ const DESCRIPTIONS: Record<(typeof TOOL_NAMES)[number], string> = {
   store_data: [
     "Store any JSON value under scope + key. Every write gets a new version number.",
     "Use your own scope session:<your id> for progress (current_issue, status, todos) so others see it in session://context.",
-    'To claim shared work without racing: store_data({"scope":"@project:claims","key":"issue-42","value":{"by":"claude_2"},"if_version":0,"ttl_seconds":3600}) — if_version 0 succeeds only if nobody has claimed it; a VERSION_CONFLICT means someone else has. To update safely, pass the version you last read.',
+    'Example, claiming shared work without racing: store_data({"scope":"@project:claims","key":"issue-42","value":{"by":"claude_2"},"if_version":0,"ttl_seconds":3600}) — if_version 0 succeeds only if nobody has claimed it; a VERSION_CONFLICT means someone else has. To update safely, pass the version you last read.',
     "ttl_seconds makes the key expire on its own (claims that must not outlive a crash).",
     SCOPES,
     "Errors: VERSION_CONFLICT (the key changed; the message gives current_version — re-read and retry), VALUE_TOO_LARGE (over limits.max_value_bytes; split it), INVALID_ARGUMENT (also for the reserved scopes @project:instances and @project:handoffs, which sign_on and sign_off manage), " +

@@ -1,0 +1,83 @@
+/** The stdio framing: bad lines get JSON-RPC errors, big lines are skipped, EOF drains. */
+import assert from "node:assert/strict";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { createLineTransport } from "../src/mcp/line_transport.ts";
+
+function harness(chunks: string[], maxLineBytes?: number) {
+  const enc = new TextEncoder();
+  const input = new ReadableStream<Uint8Array>({
+    start(c) {
+      for (const chunk of chunks) c.enqueue(enc.encode(chunk));
+      c.close();
+    },
+  });
+  let written = "";
+  const output = new WritableStream<Uint8Array>({
+    write(chunk) {
+      written += new TextDecoder().decode(chunk);
+    },
+  });
+  const transport = createLineTransport({ input, output, maxLineBytes, drainTimeoutMs: 2000 });
+  const received: JSONRPCMessage[] = [];
+  const closed = new Promise<void>((resolve) => transport.onclose = resolve);
+  transport.onmessage = (m: JSONRPCMessage) => received.push(m);
+  return {
+    transport,
+    received,
+    closed,
+    lines: () => written.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)),
+  };
+}
+
+const ping = (id: number) => JSON.stringify({ jsonrpc: "2.0", id, method: "ping" });
+
+Deno.test("valid lines are delivered, split across chunks, with CRLF and without a final newline", async () => {
+  const h = harness([ping(1).slice(0, 5), ping(1).slice(5) + "\r\n" + ping(2) + "\n\n", ping(3)]);
+  await h.transport.start();
+  await new Promise((r) => setTimeout(r, 50));
+  for (const id of [1, 2, 3]) {
+    await h.transport.send({ jsonrpc: "2.0", id, result: {} } as JSONRPCMessage);
+  }
+  await h.closed;
+  assert.deepEqual(h.received.map((m) => (m as { id: number }).id), [1, 2, 3]);
+});
+
+Deno.test("a malformed line gets -32700 and later lines still arrive", async () => {
+  const h = harness(["not json\n", '{"jsonrpc":"2.0","id":7}\n', ping(1) + "\n"]);
+  await h.transport.start();
+  await new Promise((r) => setTimeout(r, 50));
+  await h.transport.send({ jsonrpc: "2.0", id: 1, result: {} } as JSONRPCMessage);
+  await h.closed;
+  const lines = h.lines();
+  assert.equal(lines[0].error.code, -32700);
+  assert.equal(lines[0].id, null);
+  assert.equal(lines[1].error.code, -32600);
+  assert.equal(lines[1].id, 7);
+  assert.deepEqual(h.received.map((m) => (m as { id: number }).id), [1]);
+});
+
+Deno.test("an oversized line is refused and skipped, even across chunks", async () => {
+  const big = '{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"' + "y".repeat(300) + '"}}';
+  const h = harness([big.slice(0, 100), big.slice(100) + "\n", ping(2) + "\n"], 200);
+  await h.transport.start();
+  await new Promise((r) => setTimeout(r, 50));
+  await h.transport.send({ jsonrpc: "2.0", id: 2, result: {} } as JSONRPCMessage);
+  await h.closed;
+  assert.equal(h.lines()[0].error.code, -32600);
+  assert.match(h.lines()[0].error.message, /longer than 200 bytes/);
+  assert.deepEqual(h.received.map((m) => (m as { id: number }).id), [2]);
+});
+
+Deno.test("end of input waits for unanswered requests before closing", async () => {
+  const h = harness([ping(1) + "\n"]);
+  let closedAt = 0;
+  h.closed.then(() => closedAt = Date.now());
+  await h.transport.start();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(closedAt, 0, "still open while a request is pending");
+  const answeredAt = Date.now();
+  await h.transport.send({ jsonrpc: "2.0", id: 1, result: {} } as JSONRPCMessage);
+  await h.closed;
+  assert.ok(closedAt >= answeredAt);
+  assert.equal(h.lines().length, 1);
+});
