@@ -24,7 +24,14 @@ export function deepMerge<T>(base: T, override: unknown): T {
   }
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(override)) {
-    out[key] = key in out ? deepMerge(out[key], value) : value;
+    // defineProperty, so a "__proto__" key stays a plain key to report, not a prototype.
+    const merged = Object.hasOwn(out, key) ? deepMerge(out[key], value) : value;
+    Object.defineProperty(out, key, {
+      value: merged,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out as T;
 }
