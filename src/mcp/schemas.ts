@@ -16,6 +16,13 @@ const ifVersion = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).describe(
   "Compare-and-set: write only if the key's current version is this; 0 means only if the key is absent.",
 );
 const isoTime = z.string().describe("ISO-8601 time");
+/**
+ * A string or null. The described branch keeps the JSON Schema an `anyOf` of
+ * single-type branches; zod folds a bare `string | null` into `type: [..]`,
+ * which strict clients (MCP Inspector --strict) flag as unportable.
+ */
+const nullableString = (description: string) => z.string().describe(description).nullable();
+const branchName = () => nullableString("Git branch; null on a detached HEAD or outside git.");
 
 /** sign_on input. */
 export const signOnInput = {
@@ -31,18 +38,18 @@ const activeSession = z.object({
   last_seen: isoTime,
   lease_expires_at: isoTime,
   worktree: z.string(),
-  branch: z.string().nullable(),
+  branch: branchName(),
 });
 
 const handoff = z.object({
   session_id: z.string(),
   machine: z.string(),
-  summary: z.string().nullable(),
+  summary: nullableString("What the last session did."),
   next_steps: z.array(z.string()),
   signed_off_at: isoTime,
   worktree: z.string(),
-  branch: z.string().nullable(),
-  commit: z.string().nullable(),
+  branch: branchName(),
+  commit: nullableString("HEAD commit at sign-off; null outside git or before the first commit."),
 });
 
 /** sign_on output. */
@@ -103,7 +110,7 @@ export const retrieveOutput = {
   value: jsonValue,
   version: z.number().int().describe("Current version; 0 when absent (use it as if_version)."),
   updated_at: isoTime.nullable(),
-  updated_by: z.string().nullable(),
+  updated_by: nullableString("Session that wrote the value; null when absent."),
   expires_at: isoTime.nullable(),
 };
 
