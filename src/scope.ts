@@ -118,7 +118,10 @@ export function fileNameToScope(name: string): Scope | null {
   }
   let scope: string;
   try {
-    scope = new TextDecoder("utf-8", { fatal: true }).decode(new Uint8Array(bytes));
+    // ignoreBOM keeps a leading U+FEFF: it is part of the scope, not a byte-order mark.
+    scope = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(
+      new Uint8Array(bytes),
+    );
   } catch {
     return null;
   }
@@ -137,36 +140,63 @@ export function fileNameToScope(name: string): Scope | null {
  * case-sensitive and anchored at both ends.
  */
 export function globToRegExp(pattern: string): RegExp {
-  let re = "";
+  // The pieces between stars: pattern = pieces[0] * pieces[1] * … * pieces[n].
+  const pieces = [""];
   const chars = [...pattern];
   for (let i = 0; i < chars.length; i++) {
     const ch = chars[i];
-    if (ch === "*") re += ".*";
-    else if (ch === "?") re += ".";
+    if (ch === "*") {
+      pieces.push("");
+      continue;
+    }
+    let re: string;
+    if (ch === "?") re = ".";
     else if (ch === "[") {
       let j = i + 1;
       if (chars[j] === "!") j++;
       if (chars[j] === "]") j++;
       while (j < chars.length && chars[j] !== "]") j++;
       if (j >= chars.length) {
-        re += "\\[";
+        pieces[pieces.length - 1] += "\\[";
         continue;
       }
       let body = chars.slice(i + 1, j).join("");
       const negate = body.startsWith("!");
       if (negate) body = body.slice(1);
       body = body.replace(/[\\\]^]/g, (c) => "\\" + c);
-      re += negate ? `[^${body}]` : `[${body}]`;
+      re = negate ? `[^${body}]` : `[${body}]`;
       i = j;
-    } else re += ch.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+    } else re = ch.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+    pieces[pieces.length - 1] += re;
   }
   try {
-    return new RegExp(`^${re}$`, "su");
+    return new RegExp(`^${joinStarPieces(pieces)}$`, "su");
   } catch (err) {
     throw invalidArgument(
       `pattern ${JSON.stringify(pattern)} is not a valid glob: ${(err as Error).message}`,
     );
   }
+}
+
+/**
+ * Joins the pieces between stars so that matching takes time linear in the
+ * pattern times the name. A plain `^a.*b.*c$` backtracks through every way
+ * of placing each `.*`: thirty stars against a long scope name never finish,
+ * and one list_scopes call would hang the server. Each piece has a fixed
+ * length, so its leftmost occurrence after the previous piece is always a
+ * right choice: a lookahead finds it, the backreference consumes it, and
+ * since a finished lookahead is never backtracked into, each piece is
+ * searched for once. The last piece is anchored at the end.
+ */
+function joinStarPieces(pieces: string[]): string {
+  if (pieces.length === 1) return pieces[0];
+  let re = pieces[0];
+  let group = 0;
+  for (const piece of pieces.slice(1, -1)) {
+    // Always followed by "(?=" or ".*", never by a digit that would extend the \N.
+    if (piece !== "") re += `(?=(.*?${piece}))\\${++group}`;
+  }
+  return `${re}.*${pieces[pieces.length - 1]}`;
 }
 
 /** True when `name` matches the fnmatch-style `pattern` (see globToRegExp). */

@@ -78,6 +78,12 @@ export interface StorageAdapter {
   listEntries(scope: string): Promise<ExportedKey[]>;
   /** Scopes with at least one live key, sorted, filtered by an fnmatch glob. */
   listScopes(pattern?: string): Promise<string[]>;
+  /**
+   * Writes an entry exactly as exported (value, version, times, writer,
+   * expiry), for migration and backup; later writes get versions above it.
+   * An entry already expired is skipped: returns false.
+   */
+  restore(scope: string, key: string, entry: Entry): Promise<boolean>;
   /** Deletes a whole scope; true when it held a live key. */
   deleteScope(scope: string): Promise<boolean>;
   /** Releases connections and handles. Further calls may fail. */

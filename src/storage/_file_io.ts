@@ -1,0 +1,189 @@
+/**
+ * Private helpers of the local file adapter: cross-process locks, in-process
+ * serialization and crash-safe file replacement. Nothing here knows scopes.
+ */
+import { join } from "node:path";
+import { CoordinatorError } from "../errors.ts";
+
+/** Runs async jobs one after another per key, and lets a caller wait for all of them. */
+export interface KeyedMutex {
+  /** Runs `job` once every earlier job for `key` has settled. */
+  run<T>(key: string, job: () => Promise<T>): Promise<T>;
+  /** Resolves when every job queued so far has settled. */
+  idle(): Promise<void>;
+}
+
+/**
+ * Creates a per-key promise chain. The OS lock alone is not enough inside one
+ * process: two operations of the same process would otherwise open two lock
+ * handles and wait on each other in the blocking thread pool, and on platforms
+ * whose locks are per process they would not exclude each other at all.
+ */
+export function createKeyedMutex(): KeyedMutex {
+  const tails = new Map<string, Promise<void>>();
+  return {
+    run<T>(key: string, job: () => Promise<T>): Promise<T> {
+      const previous = tails.get(key) ?? Promise.resolve();
+      const result = previous.then(job);
+      const tail = result.then(() => {}, () => {});
+      tails.set(key, tail);
+      // Forget finished chains so the map does not grow with every scope ever written.
+      tail.then(() => {
+        if (tails.get(key) === tail) tails.delete(key);
+      });
+      return result;
+    },
+    async idle(): Promise<void> {
+      while (tails.size > 0) await Promise.all([...tails.values()]);
+    },
+  };
+}
+
+/** The STORAGE_UNAVAILABLE error for a failed file system call, with the path and the OS message. */
+export function ioUnavailable(path: string, action: string, err: unknown): CoordinatorError {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new CoordinatorError(
+    "STORAGE_UNAVAILABLE",
+    `${path}: cannot ${action} (${reason}); check that the directory exists, that this process ` +
+      `may read and write it, and that the disk is not full.`,
+    { path, reason },
+    { cause: err },
+  );
+}
+
+/**
+ * Runs `job` while holding an exclusive OS lock (flock on Unix, LockFileEx on
+ * Windows) on `lockPath`. The OS drops the lock when the process dies, even
+ * on SIGKILL, so a crashed writer never blocks the others. The lock file is
+ * created when missing and never deleted: a process may be waiting on the
+ * old inode, and deleting it would let two writers in at once.
+ */
+export async function withFileLock<T>(lockPath: string, job: () => Promise<T>): Promise<T> {
+  let handle: Deno.FsFile;
+  try {
+    handle = await openLockFile(lockPath);
+  } catch (err) {
+    throw ioUnavailable(lockPath, "open the lock file", err);
+  }
+  try {
+    try {
+      await handle.lock(true);
+    } catch (err) {
+      throw ioUnavailable(lockPath, "lock the lock file", err);
+    }
+    return await job();
+  } finally {
+    // Closing the handle releases the lock as well; unlocking first is
+    // merely explicit, and a failure there must not hide the job's result.
+    try {
+      await handle.unlock();
+    } catch { /* closing below releases it anyway */ }
+    handle.close();
+  }
+}
+
+async function openLockFile(lockPath: string): Promise<Deno.FsFile> {
+  const options = { read: true, write: true, create: true } as const;
+  try {
+    return await Deno.open(lockPath, options);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    // Someone removed the lock directory (or the whole state directory) while
+    // we run: recreate it rather than fail every write from now on.
+    await Deno.mkdir(join(lockPath, ".."), { recursive: true });
+    return await Deno.open(lockPath, options);
+  }
+}
+
+/**
+ * Replaces `dir/name` with `text` so that a crash at any moment leaves either
+ * the complete old file or the complete new one, never a mix:
+ * 1. write a temp file in the same directory (rename is only atomic within
+ *    one file system); a crash here leaves a stray dot-file nobody lists;
+ * 2. fsync it, so its bytes are on disk before any name points at them
+ *    (without this, a power loss after the rename can leave an empty file);
+ * 3. rename it over the target, atomically switching readers to the new bytes;
+ * 4. fsync the directory, so the rename itself survives a power loss.
+ */
+export async function replaceFileAtomically(dir: string, name: string, text: string) {
+  const target = join(dir, name);
+  const suffix = crypto.getRandomValues(new Uint32Array(1))[0].toString(16);
+  const temp = join(dir, `.${name}.${Deno.pid}.${suffix}.tmp`);
+  const bytes = new TextEncoder().encode(text);
+  try {
+    const file = await Deno.open(temp, { write: true, createNew: true });
+    try {
+      let offset = 0;
+      while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(temp, target);
+  } catch (err) {
+    await Deno.remove(temp).catch(() => {});
+    throw ioUnavailable(target, "write the state file", err);
+  }
+  await syncDirectory(dir);
+}
+
+/** Matches the temp names replaceFileAtomically makes, capturing the target's name. */
+const TEMP_NAME = /^\.(.+\.json)\.\d+\.[0-9a-f]+\.tmp$/;
+
+/**
+ * Removes temp files left by writers that died mid-write (SIGKILL, power
+ * loss). A temp file only exists while its writer holds the target's lock,
+ * so once we hold that lock any temp file for the target is stale. Best
+ * effort: a failure here must not stop the adapter from starting.
+ */
+export async function sweepStaleTempFiles(
+  dir: string,
+  lockPathOf: (target: string) => string,
+): Promise<number> {
+  const stale: [string, string][] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const match = entry.isFile ? TEMP_NAME.exec(entry.name) : null;
+      if (match) stale.push([entry.name, match[1]]);
+    }
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const [temp, target] of stale) {
+    try {
+      await withFileLock(lockPathOf(target), () => Deno.remove(join(dir, temp)));
+      removed++;
+    } catch { /* gone already, or not ours to remove: leave it */ }
+  }
+  return removed;
+}
+
+/** Removes `dir/name` durably; a file already gone (removed by hand) is fine. */
+export async function removeFileDurably(dir: string, name: string): Promise<void> {
+  const target = join(dir, name);
+  try {
+    await Deno.remove(target);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return;
+    throw ioUnavailable(target, "remove the state file", err);
+  }
+  await syncDirectory(dir);
+}
+
+/**
+ * Flushes a directory entry change (rename, unlink) to disk. Best effort:
+ * some platforms (Windows) cannot open a directory as a file, and there the
+ * rename is as durable as the OS makes it.
+ */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: Deno.FsFile | undefined;
+  try {
+    handle = await Deno.open(dir, { read: true });
+    await handle.sync();
+  } catch {
+    // Not supported here; the data file itself is already synced.
+  } finally {
+    handle?.close();
+  }
+}
