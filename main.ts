@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { describeConfigKeys } from "./src/config.ts";
 import { CoordinatorError, describeError, ERROR_HINTS } from "./src/errors.ts";
 import { serveStdio } from "./src/mcp/stdio.ts";
+import { type CopyReport, exportAll, importAll, migrate, parseBackup } from "./src/migrate.ts";
 import { openContext, resolveSetup, type RuntimeOptions } from "./src/runtime.ts";
 import { builtinRegistry } from "./src/storage/adapters.ts";
 import { PACKAGE_NAME, VERSION } from "./src/version.ts";
@@ -18,6 +19,13 @@ An MCP server that lets several AI coding sessions on one project coordinate.
 Usage:
   ${PACKAGE_NAME} [--config PATH]            serve MCP over stdio (what MCP clients run)
   ${PACKAGE_NAME} --validate-config [--config PATH]
+  ${PACKAGE_NAME} migrate --from CONFIG --to CONFIG
+                                   copy every scope and key (value, version, remaining TTL)
+                                   from one storage to another; idempotent; verifies counts
+  ${PACKAGE_NAME} export --to FILE.json [--config PATH]
+                                   write every scope and key of the storage to a backup file
+  ${PACKAGE_NAME} import FILE.json [--config PATH]
+                                   restore a backup file into the storage
   ${PACKAGE_NAME} --version | --help
 
 Flags:
@@ -55,20 +63,22 @@ function fail(err: unknown, verbose: boolean): never {
 
 /** Runs the command line with the given arguments. */
 export async function main(args: string[]): Promise<void> {
-  let flags;
+  let flags, positionals: string[];
   try {
-    flags = parseArgs({
+    ({ values: flags, positionals } = parseArgs({
       args,
       options: {
         config: { type: "string" },
+        from: { type: "string" },
+        to: { type: "string" },
         "validate-config": { type: "boolean" },
         verbose: { type: "boolean" },
         version: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
-      allowPositionals: false,
-    }).values;
+      allowPositionals: true,
+    }));
   } catch (err) {
     console.error(`error: ${(err as Error).message}\nRun with --help to see every flag.`);
     Deno.exit(2);
@@ -91,6 +101,11 @@ export async function main(args: string[]): Promise<void> {
     registry,
   };
   try {
+    const [command, ...rest] = positionals;
+    if (command !== undefined) {
+      await runCommand(command, rest, flags, options);
+      return;
+    }
     const setup = await resolveSetup(options);
     if (flags["validate-config"]) {
       const ctx = await openContext(setup, options);
@@ -114,6 +129,77 @@ export async function main(args: string[]): Promise<void> {
     await serveStdio(ctx, { version: VERSION, log });
   } catch (err) {
     fail(err, verbose);
+  }
+}
+
+/** The maintenance subcommands: migrate, export, import. */
+async function runCommand(
+  command: string,
+  rest: string[],
+  flags: { from?: string; to?: string },
+  options: RuntimeOptions,
+): Promise<void> {
+  const usage = (msg: string) => new CoordinatorError("INVALID_ARGUMENT", `${msg} (see --help)`);
+  const open = async (configPath?: string) =>
+    (await openContext(await resolveSetup({ ...options, configPath }), options)).storage;
+  const printReport = (what: string, report: CopyReport) => {
+    console.log(
+      `${what}: ${report.scopes} scopes, ${report.keys} keys copied, ${report.verified} verified` +
+        (report.skipped_expired ? `, ${report.skipped_expired} skipped (expired)` : ""),
+    );
+    if (report.mismatched.length > 0) {
+      throw new CoordinatorError(
+        "CORRUPT_STATE",
+        `verification failed for ${report.mismatched.length} keys: ${
+          report.mismatched.slice(0, 10).join(", ")
+        }`,
+      );
+    }
+  };
+  if (command === "migrate") {
+    if (!flags.from || !flags.to || rest.length > 0) {
+      throw usage("migrate needs --from CONFIG and --to CONFIG");
+    }
+    const source = await open(flags.from);
+    const target = await open(flags.to);
+    try {
+      printReport("migrated", await migrate(source, target));
+    } finally {
+      await source.close();
+      await target.close();
+    }
+  } else if (command === "export") {
+    if (!flags.to || rest.length > 0) throw usage("export needs --to FILE.json");
+    const source = await open(options.configPath);
+    try {
+      const backup = await exportAll(source);
+      await Deno.writeTextFile(flags.to, JSON.stringify(backup, null, 2) + "\n");
+      const keys = Object.values(backup.scopes).reduce((n, s) => n + Object.keys(s).length, 0);
+      console.log(
+        `exported ${Object.keys(backup.scopes).length} scopes, ${keys} keys to ${flags.to}`,
+      );
+    } finally {
+      await source.close();
+    }
+  } else if (command === "import") {
+    if (rest.length !== 1) throw usage("import needs exactly one FILE.json");
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await Deno.readTextFile(rest[0]));
+    } catch (err) {
+      throw usage(`cannot read ${rest[0]}: ${(err as Error).message}`);
+    }
+    const backup = parseBackup(raw, rest[0]);
+    const target = await open(options.configPath);
+    try {
+      printReport("imported", await importAll(target, backup));
+    } finally {
+      await target.close();
+    }
+  } else {
+    throw usage(
+      `unknown command ${JSON.stringify(command)}; the commands are migrate, export, import`,
+    );
   }
 }
 

@@ -13,7 +13,13 @@ export const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
 export function encodeValue(value: JsonValue, limits: AdapterLimits): string {
   let text: string | undefined;
   try {
-    text = JSON.stringify(value);
+    // JSON has no NaN or Infinity: JSON.stringify would silently store null.
+    text = JSON.stringify(value, (_key, v) => {
+      if (typeof v === "number" && !Number.isFinite(v)) {
+        throw new TypeError(`${v} is not a JSON number`);
+      }
+      return v;
+    });
   } catch (err) {
     throw invalidArgument(`value is not serializable as JSON: ${(err as Error).message}`);
   }
