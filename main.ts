@@ -10,6 +10,7 @@ import { CoordinatorError, describeError, ERROR_HINTS } from "./src/errors.ts";
 import { serveStdio } from "./src/mcp/stdio.ts";
 import { type CopyReport, exportAll, importAll, migrate, parseBackup } from "./src/migrate.ts";
 import { openContext, resolveSetup, type RuntimeOptions } from "./src/runtime.ts";
+import { redactSecrets } from "./src/redact.ts";
 import { builtinRegistry } from "./src/storage/adapters.ts";
 import { PACKAGE_NAME, VERSION } from "./src/version.ts";
 
@@ -108,24 +109,35 @@ export async function main(args: string[]): Promise<void> {
     }
     const setup = await resolveSetup(options);
     if (flags["validate-config"]) {
+      // Opening the storage checks the adapter's own config; a probe read
+      // tells whether the backend answers, which is worth knowing but does
+      // not make the config invalid.
       const ctx = await openContext(setup, options);
+      let storage = "reachable";
+      try {
+        await ctx.storage.listKeys(`${setup.machine}:${setup.project}:session:probe`);
+      } catch (err) {
+        storage = `unreachable: ${err instanceof Error ? err.message : String(err)}`;
+        log(`warning: the config is valid, but the storage is ${storage}`);
+      }
       await ctx.storage.close();
       console.log(JSON.stringify(
         {
           valid: true,
+          storage,
           source: setup.loaded.source ?? "built-in defaults",
           machine: setup.machine,
           project: setup.project,
           project_source: setup.projectSource,
           project_root: setup.projectRoot,
-          config: setup.loaded.config,
+          config: redactSecrets(setup.loaded.config),
         },
         null,
         2,
       ));
       return;
     }
-    const ctx = await openContext(setup, options);
+    const ctx = await openContext(setup, { ...options, log });
     await serveStdio(ctx, { version: VERSION, log });
   } catch (err) {
     fail(err, verbose);

@@ -52,12 +52,13 @@ export async function resolveSetup(options: RuntimeOptions): Promise<ResolvedSet
 /** Opens the configured storage and builds the context every session shares. */
 export async function openContext(
   setup: ResolvedSetup,
-  options: Pick<RuntimeOptions, "cwd" | "registry">,
+  options: Pick<RuntimeOptions, "cwd" | "registry"> & { log?: (line: string) => void },
 ): Promise<SessionContext> {
   const config: Config = setup.loaded.config;
   const storage = await options.registry.create(config.storage.adapter, config.storage.config, {
     projectRoot: setup.projectRoot,
     limits: { maxValueBytes: config.limits.max_value_bytes },
+    log: options.log,
   });
   return {
     storage,

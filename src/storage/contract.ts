@@ -101,6 +101,8 @@ export interface AdapterContext {
   /** Where relative paths resolve: the project root. */
   projectRoot: string;
   limits: AdapterLimits;
+  /** Where an adapter reports what the user should know (outages, recovery); stderr in the server. */
+  log?: (line: string) => void;
 }
 
 /** The default value size limit: 1 MiB. */
