@@ -361,22 +361,34 @@ export async function renewLease(
   binding: SessionBinding,
 ): Promise<HeldInstance> {
   const held = requireSession(binding);
+  // sign_off, a switch or a concurrent renewal may change the binding while
+  // this one awaits; then it must not resurrect a released lease nor drop
+  // what the binding holds now.
+  const superseded = () => binding.held !== held;
   const fresh = await newLease(ctx, held.sessionId, held.lease.since);
+  if (superseded()) return requireSession(binding);
   let renewed = await writeLease(ctx, fresh, held.version);
   if (!renewed) {
     const current = await ctx.storage.retrieve(
       resolveScope(ctx.identity, INSTANCES_SCOPE),
       held.sessionId,
     );
+    if (superseded()) return requireSession(binding);
     const other = asLease(current?.value);
     if (!current) renewed = await writeLease(ctx, fresh, 0);
     if (!renewed) {
+      if (superseded()) return requireSession(binding);
       binding.held = null;
       binding.lostReason = `The lease on ${held.sessionId} expired and ${
         other ? `another session on ${other.machine} (pid ${other.pid})` : "another session"
       } claimed it.`;
       throw new CoordinatorError("NOT_SIGNED_ON", binding.lostReason + " Call sign_on again.");
     }
+  }
+  if (superseded()) {
+    // The binding let go of this lease while we wrote it: let go of our write too.
+    await releaseLease(ctx, renewed);
+    return requireSession(binding);
   }
   binding.held = renewed;
   return renewed;
@@ -434,26 +446,32 @@ export async function signOff(
 
 /**
  * Renews the binding's lease every third of its TTL until stopped. Errors are
- * reported, not thrown: a storage outage must not kill the server.
+ * reported, not thrown: a storage outage must not kill the server. The stop
+ * function resolves once a renewal in flight has settled, so a release after
+ * it cannot be overtaken by that renewal.
  */
 export function startHeartbeat(
   ctx: SessionContext,
   binding: SessionBinding,
   onError: (err: unknown) => void,
-): () => void {
-  let busy = false;
-  const timer = setInterval(async () => {
-    if (!binding.held || busy) return;
-    busy = true;
-    try {
-      await renewLease(ctx, binding);
-    } catch (err) {
-      onError(err);
-    } finally {
-      busy = false;
-    }
+): () => Promise<void> {
+  let inFlight: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    if (!binding.held || inFlight) return;
+    inFlight = renewLease(ctx, binding).then(
+      () => {},
+      (err) => {
+        // Released meanwhile (sign_off): nothing failed.
+        if (binding.held !== null || binding.lostReason !== null) onError(err);
+      },
+    ).finally(() => {
+      inFlight = null;
+    });
   }, Math.max(250, (ctx.leaseTtlSeconds * 1000) / 3));
   // The heartbeat alone must never keep the process alive.
   Deno.unrefTimer(timer);
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    return inFlight ?? Promise.resolve();
+  };
 }

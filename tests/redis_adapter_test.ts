@@ -13,7 +13,7 @@ import type { AdapterLimits, Entry, StorageAdapter } from "../src/storage/contra
 import { DEFAULT_MAX_VALUE_BYTES } from "../src/storage/contract.ts";
 import { redactSecrets, redactUrl } from "../src/redact.ts";
 import { createRedisAdapter, redisAdapterFactory } from "../src/storage/redis.ts";
-import { freePort, type RedisServer, skipRedisTests, startRedisServer } from "./_redis_server.ts";
+import { type RedisServer, skipRedisTests, startRedisServer } from "./_redis_server.ts";
 import { rejectsWithCode, runStorageContract } from "./storage_contract.ts";
 
 const ignore = skipRedisTests();

@@ -36,7 +36,8 @@ export async function serveStdio(
   const why = await done;
   options.log(`shutting down: ${why}`);
   for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
-  stopHeartbeat();
+  // A renewal in flight would re-create the lease after the release below.
+  await stopHeartbeat();
   const held = binding.held?.sessionId;
   try {
     await release(ctx, binding);
