@@ -15,6 +15,7 @@ import {
   connectServer,
   createProject,
   type McpSession,
+  pollUntil,
   type Project,
   removeProject,
   startTaskFlags,
@@ -148,9 +149,11 @@ Deno.test({
         assert.ok(e.ms < 5000, `an error took ${e.ms.toFixed(0)} ms`);
       }
       assert.ok(acked.length >= before + 20, "writes succeed again after the restart");
-      const keys = structured<{ keys: string[] }>(
-        await desktop.call("list_keys", { scope: "@machine:laptop:load" }),
-      ).keys;
+      // The other server reconnects by itself too, within a few seconds.
+      const keys = await pollUntil("the desktop server to reconnect", async () => {
+        const res = await desktop.call("list_keys", { scope: "@machine:laptop:load" });
+        return res.isError ? null : structured<{ keys: string[] }>(res).keys;
+      }, { timeoutMs: 5000 });
       const present = new Set(keys);
       const lost = acked.filter((n) => !present.has(`k${n}`));
       assert.deepEqual(lost, [], "no acknowledged write is lost");
