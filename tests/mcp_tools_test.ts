@@ -239,6 +239,11 @@ Deno.test("INVALID_ARGUMENT for bad input, unknown tools and reserved scopes; th
       const res = await s.call(name, args);
       assert.equal(errorCode(res), "INVALID_ARGUMENT", `${name} ${JSON.stringify(args)}`);
     }
+    let deep: unknown = 1;
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    const tooDeep = await s.call("store_data", { scope: "x", key: "k", value: deep });
+    assert.equal(errorCode(tooDeep), "INVALID_ARGUMENT");
+    assert.match(tooDeep.content[0].text, /nested too deeply/);
     const unknown = await s.call("no_such_tool");
     assert.match(unknown.content[0].text, /sign_on, sign_off/);
     assert.equal(ok(await s.call("list_keys", { scope: "x" })).scope, "x");

@@ -5,8 +5,39 @@
  */
 import { z } from "zod";
 
-/** Any JSON value, declared recursively so strict clients see a real schema. */
-export const jsonValue = z.json();
+/**
+ * Any JSON value, declared recursively so strict clients see a real schema.
+ * zod rebuilds objects while it validates and drops "__proto__" keys on the
+ * way (a guard against prototype pollution); to us such a key is plain data
+ * that must not vanish. So the value is validated as JSON and then handed on
+ * as it arrived: JSON.parse made it, so its "__proto__" keys are own data.
+ */
+export const jsonValue = keepInput(z.json());
+
+/** jsonValue with a description; describe() clones a schema, so the clone is wrapped too. */
+function describedJson(description: string) {
+  return keepInput(jsonValue.describe(description));
+}
+
+// deno-lint-ignore no-explicit-any -- zod's internal parse payload and context are untyped here.
+type ZodRun = (payload: any, ctx: any) => any;
+
+/** Makes a schema return its input unchanged whenever it validates. */
+function keepInput<T extends z.ZodType>(schema: T): T {
+  const internals = schema._zod as unknown as { run: ZodRun };
+  const run = internals.run;
+  internals.run = (payload, ctx) => {
+    const input = payload.value;
+    // deno-lint-ignore no-explicit-any -- see ZodRun
+    const keep = (p: any) => {
+      if (p.issues.length === 0) p.value = input;
+      return p;
+    };
+    const out = run(payload, ctx);
+    return out instanceof Promise ? out.then(keep) : keep(out);
+  };
+  return schema;
+}
 
 const relScope = z.string().min(1).max(400).describe(
   'Relative scope, e.g. "session:claude_1", "tasks", "@project:claims" (shared by every machine) or "@machine:laptop:session:claude_2" (another machine\'s scope).',
@@ -83,7 +114,7 @@ export const signOffOutput = {
 export const storeInput = {
   scope: relScope,
   key,
-  value: jsonValue.describe("Any JSON value: object, array, string, number, boolean or null."),
+  value: describedJson("Any JSON value: object, array, string, number, boolean or null."),
   if_version: ifVersion.optional(),
   ttl_seconds: z.number().positive().max(315_360_000).optional().describe(
     "Expire the key after this many seconds (claims that must not outlive a crash).",

@@ -217,5 +217,10 @@ export function registerTools(
       )
       : /Output validation error/.test(message)
       ? toolError("INTERNAL_ERROR", message)
+      : /Maximum call stack size exceeded/.test(message)
+      ? toolError(
+        "INVALID_ARGUMENT",
+        "an argument is nested too deeply to validate (keep JSON values under about 1,000 levels of nesting).",
+      )
       : toolError("INVALID_ARGUMENT", message.replace(/^MCP error -32602: /, ""));
 }
