@@ -32,16 +32,15 @@ async function run(cmd: string, args: string[], env: Record<string, string> = {}
   return { code: status.code, text };
 }
 
-/** Sums lcov line counters for the files under src/. */
+/** Sums lcov line counters (LF found, LH hit) for the files under src/. */
 function lineCoverage(lcov: string): { found: number; hit: number; files: Map<string, number> } {
-  let found = 0, hit = 0, file = "";
+  let found = 0, hit = 0, file = "", lf = 0, lh = 0;
   const files = new Map<string, number>();
-  let lf = 0;
   for (const line of lcov.split("\n")) {
-    if (line.startsWith("SF:")) file = line.slice(3);
+    if (line.startsWith("SF:")) [file, lf, lh] = [line.slice(3), 0, 0];
     else if (line.startsWith("LF:")) lf = Number(line.slice(3));
-    else if (line.startsWith("LH:") && file.startsWith(join(root, "src"))) {
-      const lh = Number(line.slice(3));
+    else if (line.startsWith("LH:")) lh = Number(line.slice(3));
+    else if (line === "end_of_record" && file.startsWith(join(root, "src"))) {
       found += lf;
       hit += lh;
       files.set(file.slice(root.length + 1), lf === 0 ? 100 : (100 * lh) / lf);
@@ -71,6 +70,7 @@ if (Deno.args.length === 0) {
     "coverage",
     coverageDir,
     `--include=^file://${join(root, "src")}`,
+    "--lcov",
     `--output=${lcovFile}`,
   ]);
   if (cov.code === 0) {
