@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { describeConfigKeys } from "./src/config.ts";
 import { CoordinatorError, describeError, ERROR_HINTS } from "./src/errors.ts";
@@ -33,6 +34,8 @@ Flags:
   --config PATH        read this config file (else $CLAUDE_SESSION_COORDINATOR_CONFIG,
                        <project>/.claude/session-coordinator-config.json,
                        ~/.config/claude-session-coordinator/config.json, built-in defaults)
+  --project DIR        serve the project in DIR (default: the current directory); for
+                       clients that cannot set a working directory
   --validate-config    print the merged config and the file it came from; exit 0 when
                        valid, 1 with the field errors when not
   --verbose            log causes of errors to stderr
@@ -70,6 +73,7 @@ export async function main(args: string[]): Promise<void> {
       args,
       options: {
         config: { type: "string" },
+        project: { type: "string" },
         from: { type: "string" },
         to: { type: "string" },
         "validate-config": { type: "boolean" },
@@ -94,9 +98,23 @@ export async function main(args: string[]): Promise<void> {
   }
   const verbose = flags.verbose ?? false;
   const registry = builtinRegistry();
+  let cwd = Deno.cwd();
+  if (flags.project !== undefined) {
+    cwd = resolve(flags.project);
+    const info = await Deno.stat(cwd).catch(() => null);
+    if (!info?.isDirectory) {
+      fail(
+        new CoordinatorError("INVALID_ARGUMENT", `--project ${cwd} is not a directory.`),
+        verbose,
+      );
+    }
+  }
   const options: RuntimeOptions = {
-    configPath: flags.config,
-    cwd: Deno.cwd(),
+    // A relative --config names a file where the command was run, not in --project.
+    configPath: flags.config === undefined || flags.config === ""
+      ? flags.config
+      : resolve(flags.config),
+    cwd,
     env: (name) => Deno.env.get(name),
     homeDir: Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? null,
     registry,

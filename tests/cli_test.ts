@@ -235,3 +235,27 @@ Deno.test("without flag or variable: the project file, then the home file", asyn
     assert.equal(withHomeFile.config.session.lease_ttl_seconds, 9);
   });
 });
+
+Deno.test("cli: --project serves another directory's project; a missing one is a clear error", async () => {
+  await withProject(async (project) => {
+    const elsewhere = await Deno.makeTempDir();
+    try {
+      const ok = await runCli(project, {
+        cwd: elsewhere,
+        args: ["--validate-config", "--project", project.root],
+      });
+      assert.equal(ok.code, 0, ok.stderr);
+      const out = JSON.parse(ok.stdout);
+      assert.equal(out.project, PROJECT_ID);
+      assert.equal(out.project_root, project.root);
+      const bad = await runCli(project, {
+        cwd: elsewhere,
+        args: ["--validate-config", "--project", join(elsewhere, "nope")],
+      });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /INVALID_ARGUMENT: --project .*nope is not a directory/);
+    } finally {
+      await Deno.remove(elsewhere, { recursive: true });
+    }
+  });
+});
