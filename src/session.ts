@@ -73,6 +73,10 @@ export interface Handoff {
   worktree: string;
   branch: string | null;
   commit: string | null;
+  /** When a session first signed on and received this handoff; absent until then. */
+  received_at?: string;
+  /** The process that received it, to tell a crashed receiver from a live one. */
+  received_by_pid?: number;
 }
 
 /** A live session as others see it. */
@@ -124,6 +128,20 @@ export function requireSession(binding: SessionBinding): HeldInstance {
     "NOT_SIGNED_ON",
     `this session has not signed on.${why}`,
   );
+}
+
+/**
+ * The held instance, renewed first when its lease has run out: a process that
+ * was paused past its lease must learn that someone else may hold the
+ * instance now before it writes anything as that instance.
+ */
+export async function liveSession(
+  ctx: SessionContext,
+  binding: SessionBinding,
+): Promise<HeldInstance> {
+  const held = requireSession(binding);
+  if (Date.parse(held.lease.lease_expires_at) > ctx.now()) return held;
+  return await renewLease(ctx, binding);
 }
 
 function iso(ms: number): string {
@@ -337,7 +355,7 @@ export async function signOn(
   }
   const [leases, handoff] = await Promise.all([
     readLeases(ctx),
-    ctx.storage.retrieve(resolveScope(ctx.identity, HANDOFFS_SCOPE), held.sessionId),
+    claim === "claimed" ? receiveHandoff(ctx, held.sessionId) : readHandoff(ctx, held.sessionId),
   ]);
   return {
     machine: ctx.identity.machine,
@@ -346,9 +364,37 @@ export async function signOn(
     full_scope_prefix: `${ctx.identity.machine}:${ctx.identity.project}:`,
     lease_expires_at: held.lease.lease_expires_at,
     claim,
-    handoff: asHandoff(handoff?.value),
+    handoff,
     active_sessions: activeSessions(leases),
   };
+}
+
+async function readHandoff(ctx: SessionContext, sessionId: string): Promise<Handoff | null> {
+  const scope = resolveScope(ctx.identity, HANDOFFS_SCOPE);
+  return asHandoff((await ctx.storage.retrieve(scope, sessionId))?.value);
+}
+
+/**
+ * Reads the instance's handoff and, the first time, stamps it with when and
+ * by whom it was received: a later session of the same instance then sees
+ * that an earlier one already started from it (and may have crashed since).
+ */
+async function receiveHandoff(ctx: SessionContext, sessionId: string): Promise<Handoff | null> {
+  const scope = resolveScope(ctx.identity, HANDOFFS_SCOPE);
+  const entry = await ctx.storage.retrieve(scope, sessionId);
+  const handoff = asHandoff(entry?.value);
+  if (!entry || !handoff || handoff.received_at) return handoff;
+  const stamped: Handoff = { ...handoff, received_at: iso(ctx.now()), received_by_pid: ctx.pid };
+  try {
+    await ctx.storage.store(scope, sessionId, stamped as unknown as JsonObject, {
+      ifVersion: entry.version,
+      updatedBy: sessionId,
+    });
+  } catch (err) {
+    // A concurrent sign_off wrote a newer handoff: that one is for the next session.
+    if (!isCoordinatorError(err, "VERSION_CONFLICT")) throw err;
+  }
+  return handoff;
 }
 
 /**

@@ -9,7 +9,7 @@ import { projectScopesGlob, relativeScope, resolveScope } from "./scope_names.ts
 import {
   HANDOFFS_SCOPE,
   INSTANCES_SCOPE,
-  requireSession,
+  liveSession,
   type SessionBinding,
   type SessionContext,
 } from "./session.ts";
@@ -57,7 +57,7 @@ export async function storeData(
   binding: SessionBinding,
   args: { scope: string; key: string; value: JsonValue; ifVersion?: number; ttlSeconds?: number },
 ): Promise<StoreDataResult> {
-  const held = requireSession(binding);
+  const held = await liveSession(ctx, binding);
   const full = writableScope(ctx, args.scope);
   const res = await ctx.storage.store(full, validateKey(args.key), args.value, {
     ifVersion: args.ifVersion,
@@ -79,7 +79,7 @@ export async function retrieveData(
   binding: SessionBinding,
   args: { scope: string; key: string },
 ): Promise<RetrieveDataResult> {
-  requireSession(binding);
+  await liveSession(ctx, binding);
   const entry = await ctx.storage.retrieve(
     resolveScope(ctx.identity, args.scope),
     validateKey(args.key),
@@ -102,7 +102,7 @@ export async function deleteData(
   binding: SessionBinding,
   args: { scope: string; key: string; ifVersion?: number },
 ): Promise<{ deleted: boolean }> {
-  requireSession(binding);
+  await liveSession(ctx, binding);
   const full = writableScope(ctx, args.scope);
   const deleted = await ctx.storage.delete(full, validateKey(args.key), {
     ifVersion: args.ifVersion,
@@ -116,7 +116,7 @@ export async function deleteScope(
   binding: SessionBinding,
   args: { scope: string },
 ): Promise<{ deleted: boolean }> {
-  requireSession(binding);
+  await liveSession(ctx, binding);
   return { deleted: await ctx.storage.deleteScope(writableScope(ctx, args.scope)) };
 }
 
@@ -126,7 +126,7 @@ export async function listKeys(
   binding: SessionBinding,
   args: { scope: string },
 ): Promise<{ scope: string; keys: string[] }> {
-  requireSession(binding);
+  await liveSession(ctx, binding);
   const keys = await ctx.storage.listKeys(resolveScope(ctx.identity, args.scope));
   return { scope: args.scope, keys };
 }
@@ -141,7 +141,7 @@ export async function listScopes(
   binding: SessionBinding,
   args: { pattern?: string },
 ): Promise<{ scopes: string[] }> {
-  requireSession(binding);
+  await liveSession(ctx, binding);
   if (args.pattern !== undefined) matchGlob(args.pattern, ""); // reject a bad glob early
   const full = await ctx.storage.listScopes(projectScopesGlob(ctx.identity));
   const scopes = full

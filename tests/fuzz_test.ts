@@ -40,22 +40,14 @@ import {
   spawnServer,
 } from "./_fault_stdio.ts";
 import { connect, makeContext, ok } from "./_inprocess.ts";
+import { TOOL_NAMES } from "../src/mcp/tools.ts";
 
 /** Tool calls in the random phase (the set-up and final checks come on top). */
 const FUZZ_CALLS = 1_100;
 /** A list_scopes slower than this is a bug (catastrophic backtracking). */
 const GLOB_LIMIT_MS = 1_000;
 const MACHINE = "fuzzbox";
-const TOOLS = [
-  "sign_on",
-  "sign_off",
-  "store_data",
-  "retrieve_data",
-  "delete_data",
-  "delete_scope",
-  "list_keys",
-  "list_scopes",
-] as const;
+const TOOLS = TOOL_NAMES;
 type Tool = (typeof TOOLS)[number];
 
 const SEED = seedFrom("FUZZ_SEED");

@@ -232,3 +232,42 @@ Deno.test("compareSessionIds orders claude_2 before claude_10 and names after nu
     "zed",
   ]);
 });
+
+Deno.test("a handoff is stamped when first received, so a later session knows it was picked up", async () => {
+  const h = await makeContext();
+  try {
+    const a = createBinding();
+    await signOn(h.ctx, a);
+    await signOff(h.ctx, a, { summary: "s1" });
+    const b = createBinding();
+    const first = await signOn(h.ctx, b, { sessionId: "claude_1" });
+    assert.equal(first.handoff?.summary, "s1");
+    assert.equal(first.handoff?.received_at, undefined);
+    // b "crashes": its lease is released without a sign_off.
+    await release(h.ctx, b);
+    const c = createBinding();
+    const second = await signOn(h.ctx, c, { sessionId: "claude_1" });
+    assert.equal(second.handoff?.summary, "s1");
+    assert.match(second.handoff?.received_at ?? "", /^20\d\d-/);
+    assert.equal(second.handoff?.received_by_pid, Deno.pid);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a session paused past its lease learns of the loss on its next call", async () => {
+  const h = await makeContext({ leaseTtlSeconds: 0.3 });
+  try {
+    const { storeData } = await import("../src/state.ts");
+    const a = createBinding();
+    await signOn(h.ctx, a);
+    await sleep(450);
+    // Nobody took it: the call quietly renews and succeeds.
+    await storeData(h.ctx, a, { scope: "x", key: "k", value: 1 });
+    await sleep(450);
+    await signOn(h.ctx, createBinding(), { sessionId: "claude_1" });
+    await rejectsWith(storeData(h.ctx, a, { scope: "x", key: "k", value: 2 }), "NOT_SIGNED_ON");
+  } finally {
+    await h.close();
+  }
+});

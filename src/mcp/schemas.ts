@@ -81,6 +81,10 @@ const handoff = z.object({
   worktree: z.string(),
   branch: branchName(),
   commit: nullableString("HEAD commit at sign-off; null outside git or before the first commit."),
+  received_at: isoTime.optional().describe(
+    "Set once a session has signed on and received this handoff: a session that finds it set knows an earlier one already started from it (and may have crashed; read its session scope).",
+  ),
+  received_by_pid: z.number().int().optional(),
 });
 
 /** sign_on output. */
