@@ -21,7 +21,9 @@ function validateName(what: "scope" | "key", value: unknown): string {
     );
   }
   if (value.length === 0) throw invalidArgument(`${what} must not be empty.`);
-  const chars = [...value].length;
+  // A string of at most MAX_NAME_CHARS code units has at most that many code
+  // points; only longer ones need counting (this runs for every log line read).
+  const chars = value.length <= MAX_NAME_CHARS ? 0 : [...value].length;
   if (chars > MAX_NAME_CHARS) {
     throw invalidArgument(`${what} is ${chars} characters long; the limit is ${MAX_NAME_CHARS}.`);
   }
@@ -52,7 +54,10 @@ export function validateKey(key: unknown): string {
 // path outside the directory: traversal is impossible by construction.
 const PLAIN = /^[a-z0-9_.-]$/;
 const HASHED_PREFIX = "%h-";
-const FILE_SUFFIX = ".json";
+/** The suffix of the scope files of on-disk format 1 (one JSON document per scope). */
+export const LEGACY_FILE_SUFFIX = ".json";
+/** The suffix of the per-scope append-only logs of on-disk format 2 (JSON Lines). */
+export const LOG_FILE_SUFFIX = ".jsonl";
 // Leaves room for temp-file suffixes under the common 255-byte name limit.
 const MAX_ENCODED = 180;
 // Windows refuses these device names whatever the extension.
@@ -81,27 +86,29 @@ function encodeReadable(scope: string): string {
 
 /**
  * Maps a scope to the one file name that holds it, directly inside the state
- * directory. Long scopes get a hashed name; their file carries the scope.
+ * directory: the encoded scope plus `suffix` (".json", the format-1 name, by
+ * default). Long scopes get a hashed name; their file carries the scope.
  */
-export function scopeToFileName(scope: Scope): string {
+export function scopeToFileName(scope: Scope, suffix: string = LEGACY_FILE_SUFFIX): string {
   const encoded = encodeReadable(scope);
-  if (encoded.length <= MAX_ENCODED) return encoded + FILE_SUFFIX;
+  if (encoded.length <= MAX_ENCODED) return encoded + suffix;
   const digest = createHash("sha256").update(scope, "utf8").digest("hex");
-  return HASHED_PREFIX + digest + FILE_SUFFIX;
+  return HASHED_PREFIX + digest + suffix;
 }
 
-/** True when the file name is hashed, so the scope must be read from the file. */
-export function isHashedFileName(name: string): boolean {
-  return name.startsWith(HASHED_PREFIX) && name.endsWith(FILE_SUFFIX);
+/** True when the file name (ending in `suffix`, ".json" by default) is hashed, so the scope must be read from the file. */
+export function isHashedFileName(name: string, suffix: string = LEGACY_FILE_SUFFIX): boolean {
+  return name.startsWith(HASHED_PREFIX) && name.endsWith(suffix);
 }
 
 /**
- * Recovers the scope from a readable file name. Returns null for names that no
- * scope maps to (foreign files, temp files) and for hashed names.
+ * Recovers the scope from a readable file name ending in `suffix` (".json" by
+ * default). Returns null for names that no scope maps to (foreign files, temp
+ * files, other suffixes) and for hashed names.
  */
-export function fileNameToScope(name: string): Scope | null {
-  if (!name.endsWith(FILE_SUFFIX) || isHashedFileName(name)) return null;
-  const body = name.slice(0, -FILE_SUFFIX.length);
+export function fileNameToScope(name: string, suffix: string = LEGACY_FILE_SUFFIX): Scope | null {
+  if (!name.endsWith(suffix) || isHashedFileName(name, suffix)) return null;
+  const body = name.slice(0, -suffix.length);
   const bytes: number[] = [];
   const enc = new TextEncoder();
   for (let i = 0; i < body.length; i++) {
@@ -127,7 +134,7 @@ export function fileNameToScope(name: string): Scope | null {
   }
   // Only canonical encodings count, so the mapping stays one-to-one.
   try {
-    return scopeToFileName(validateScope(scope)) === name ? scope as Scope : null;
+    return scopeToFileName(validateScope(scope), suffix) === name ? scope as Scope : null;
   } catch {
     return null;
   }

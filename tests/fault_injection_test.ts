@@ -32,7 +32,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileNameToScope, isHashedFileName, type Scope, scopeToFileName } from "../src/scope.ts";
+import {
+  fileNameToScope,
+  isHashedFileName,
+  LOG_FILE_SUFFIX,
+  type Scope,
+  scopeToFileName,
+} from "../src/scope.ts";
 import {
   createBinding,
   readLeases,
@@ -220,13 +226,35 @@ function fullScope(project: string, relative: string): Scope {
     : `${MACHINE}:${project}:${relative}`) as Scope;
 }
 
+/**
+ * Reads a scope's log (format 2) on its own, without the adapter: the header,
+ * then set/del records in order. Bytes after the last newline are a write
+ * that was cut off, never acknowledged, and are ignored, as the adapter does.
+ */
 async function readScopeFile(stateDir: string, scope: Scope) {
-  const text = await Deno.readTextFile(join(stateDir, scopeToFileName(scope)));
-  return JSON.parse(text) as {
-    scope: string;
-    data: Record<string, unknown>;
-    metadata: { keys: Record<string, { expires_at: string | null }> };
-  };
+  const text = await Deno.readTextFile(join(stateDir, scopeToFileName(scope, LOG_FILE_SUFFIX)));
+  const lines = text.slice(0, text.lastIndexOf("\n") + 1).split("\n").filter((l) => l !== "");
+  const header = JSON.parse(lines[0]) as { format: number; scope: string };
+  assert.equal(header.format, 2);
+  assert.equal(header.scope, scope);
+  const data: Record<string, unknown> = {};
+  const keys: Record<string, { expires_at: string | null }> = {};
+  for (const line of lines.slice(1)) {
+    const r = JSON.parse(line) as {
+      op: "set" | "del";
+      key: string;
+      value?: unknown;
+      expires_at?: string | null;
+    };
+    if (r.op === "set") {
+      data[r.key] = r.value;
+      keys[r.key] = { expires_at: r.expires_at ?? null };
+    } else {
+      delete data[r.key];
+      delete keys[r.key];
+    }
+  }
+  return { scope: header.scope, data, metadata: { keys } };
 }
 
 async function writeLoop(w: Writer, rng: Rng, killed: () => boolean): Promise<void> {
@@ -277,23 +305,32 @@ async function checkStateDir(stateDir: string, victimPid: number): Promise<numbe
     assert.ok(entry.isFile, `${name} is a file`);
     if (name.startsWith(".")) {
       // A temp file of a write the kill interrupted: only the victim may leave one.
-      const m = /^\..+\.json\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+      const m = /^\..+\.jsonl?\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
       assert.ok(m, `unexpected dot-file ${name}`);
       assert.equal(Number(m[1]), victimPid, `temp file ${name} belongs to the killed process`);
-      assert.equal(fileNameToScope(name), null, `${name} is never taken for a scope`);
+      assert.equal(fileNameToScope(name, LOG_FILE_SUFFIX), null, `${name} is never a scope`);
       strayTemps++;
       continue;
     }
-    const scope = fileNameToScope(name);
-    assert.ok(scope !== null || isHashedFileName(name), `${name} is a scope file name`);
-    let doc: { format?: unknown; scope?: unknown };
-    try {
-      doc = JSON.parse(await Deno.readTextFile(join(stateDir, name)));
-    } catch (err) {
-      throw new Error(`${name} is torn: ${(err as Error).message}`);
+    const scope = fileNameToScope(name, LOG_FILE_SUFFIX);
+    assert.ok(
+      scope !== null || isHashedFileName(name, LOG_FILE_SUFFIX),
+      `${name} is a scope log name`,
+    );
+    // Every complete line parses: a torn write can only be an unterminated tail.
+    const text = await Deno.readTextFile(join(stateDir, name));
+    const lines = text.slice(0, text.lastIndexOf("\n") + 1).split("\n").filter((l) => l !== "");
+    let header: { format?: unknown; scope?: unknown } = {};
+    for (const [i, line] of lines.entries()) {
+      try {
+        const parsed = JSON.parse(line);
+        if (i === 0) header = parsed;
+      } catch (err) {
+        throw new Error(`${name} line ${i + 1} is torn: ${(err as Error).message}`);
+      }
     }
-    assert.equal(doc.format, 1, `${name} has format 1`);
-    if (scope !== null) assert.equal(doc.scope, scope, `${name} holds its own scope`);
+    assert.equal(header.format, 2, `${name} has format 2`);
+    if (scope !== null) assert.equal(header.scope, scope, `${name} holds its own scope`);
   }
   return strayTemps;
 }

@@ -25,7 +25,7 @@
  */
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
-import { fileNameToScope, isHashedFileName } from "../src/scope.ts";
+import { fileNameToScope, isHashedFileName, LOG_FILE_SUFFIX } from "../src/scope.ts";
 import { type ProjectIdentity, resolveScope } from "../src/scope_names.ts";
 import {
   createRng,
@@ -655,7 +655,12 @@ function checkTool(
   const key = typeof args.key === "string" ? args.key : null;
   const isWrite = tool === "store_data" || tool === "delete_data" || tool === "delete_scope";
   if (isWrite && full !== null && reserved.includes(full)) {
-    assert.equal(outcome, "INVALID_ARGUMENT", `${where}: wrote reserved scope ${args.scope}`);
+    // Signed off, NOT_SIGNED_ON comes first; either way nothing is written.
+    assert.equal(
+      outcome,
+      signedOn ? "INVALID_ARGUMENT" : "NOT_SIGNED_ON",
+      `${where}: wrote reserved scope ${args.scope} (got ${outcome})`,
+    );
   }
   switch (tool) {
     case "sign_on":
@@ -1005,10 +1010,14 @@ async function checkStateDir(stateDir: string): Promise<number> {
     }
     assert.ok(entry.isFile, `${entry.name} is a file`);
     assert.ok(!entry.name.startsWith("."), `leftover temp file ${entry.name}`);
-    const scope = fileNameToScope(entry.name);
-    assert.ok(scope !== null || isHashedFileName(entry.name), `${entry.name} is a scope file`);
-    const doc = JSON.parse(await Deno.readTextFile(join(stateDir, entry.name)));
-    if (scope !== null) assert.equal(doc.scope, scope, `${entry.name} holds its own scope`);
+    const scope = fileNameToScope(entry.name, LOG_FILE_SUFFIX);
+    assert.ok(
+      scope !== null || isHashedFileName(entry.name, LOG_FILE_SUFFIX),
+      `${entry.name} is a scope log`,
+    );
+    const text = await Deno.readTextFile(join(stateDir, entry.name));
+    const header = JSON.parse(text.slice(0, text.indexOf("\n")));
+    if (scope !== null) assert.equal(header.scope, scope, `${entry.name} holds its own scope`);
     files++;
   }
   return files;

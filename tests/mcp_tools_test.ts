@@ -124,7 +124,7 @@ Deno.test("store, retrieve, list and delete through the tools", async (t) => {
       ok(await s.call("store_data", { scope: "@project:claims", key: "issue-1", value: "me" }));
       ok(await s.call("store_data", { scope: "notes", key: "n", value: { deep: { x: [1] } } }));
       const files = [...Deno.readDirSync(h.stateDir)].map((e) => e.name);
-      assert.ok(files.includes("testbox~acme+widget~notes.json"), files.join(","));
+      assert.ok(files.includes("testbox~acme+widget~notes.jsonl"), files.join(","));
       const all = ok(await s.call("list_scopes")).scopes as string[];
       assert.ok(all.includes("notes"));
       assert.ok(all.includes("session:claude_1"));
@@ -273,7 +273,7 @@ Deno.test("CORRUPT_STATE names the file; other scopes keep working", async () =>
   try {
     ok(await s.call("sign_on"));
     ok(await s.call("store_data", { scope: "broken", key: "k", value: 1 }));
-    const file = join(h.stateDir, "testbox~acme+widget~broken.json");
+    const file = join(h.stateDir, "testbox~acme+widget~broken.jsonl");
     await Deno.writeTextFile(file, "{ not json");
     const res = await s.call("retrieve_data", { scope: "broken", key: "k" });
     assert.equal(errorCode(res), "CORRUPT_STATE");

@@ -5,6 +5,8 @@ import {
   fileNameToScope,
   globToRegExp,
   isHashedFileName,
+  LEGACY_FILE_SUFFIX,
+  LOG_FILE_SUFFIX,
   matchGlob,
   MAX_NAME_CHARS,
   type Scope,
@@ -137,6 +139,42 @@ Deno.test("fileNameToScope refuses names no scope maps to", () => {
     "a".repeat(181) + ".json", // would have been hashed
   ];
   for (const file of foreign) assert.equal(fileNameToScope(file), null, file);
+});
+
+Deno.test("a suffix names a scope's other files: the .jsonl log beside the .json file", () => {
+  assert.equal(LEGACY_FILE_SUFFIX, ".json");
+  assert.equal(LOG_FILE_SUFFIX, ".jsonl");
+  const cases: [string, string][] = [
+    ["proj:task/1", "proj~task+1"],
+    ["Upper", "%55pper"],
+    ["x.json", "x.json"],
+    ["..", "%2e."],
+  ];
+  for (const [scope, stem] of cases) {
+    const log = scopeToFileName(scope as Scope, LOG_FILE_SUFFIX);
+    assert.equal(log, stem + ".jsonl");
+    assert.equal(scopeToFileName(scope as Scope, LEGACY_FILE_SUFFIX), stem + ".json");
+    assert.equal(fileNameToScope(log, LOG_FILE_SUFFIX), scope);
+    // Each name decodes only with its own suffix.
+    assert.equal(fileNameToScope(log), null, `${log} is not a format-1 name`);
+    assert.equal(fileNameToScope(stem + ".json", LOG_FILE_SUFFIX), null);
+    assert.equal(isHashedFileName(log, LOG_FILE_SUFFIX), false);
+  }
+  // A scope ending in ".json" cannot make its log look like another scope's file.
+  assert.notEqual(
+    scopeToFileName("x.json" as Scope, LOG_FILE_SUFFIX),
+    scopeToFileName("x.jsonl" as Scope),
+  );
+  const long = "L".repeat(200) as Scope;
+  const hashedLog = scopeToFileName(long, LOG_FILE_SUFFIX);
+  assert.match(hashedLog, /^%h-[0-9a-f]{64}\.jsonl$/);
+  assert.equal(hashedLog, scopeToFileName(long) + "l", "the same digest as the format-1 name");
+  assert.ok(isHashedFileName(hashedLog, LOG_FILE_SUFFIX));
+  assert.ok(!isHashedFileName(hashedLog), "not a hashed format-1 name");
+  assert.equal(fileNameToScope(hashedLog, LOG_FILE_SUFFIX), null);
+  for (const foreign of ["a%zz.jsonl", "Upper.jsonl", ".jsonl", ".a.jsonl.1.ab.tmp"]) {
+    assert.equal(fileNameToScope(foreign, LOG_FILE_SUFFIX), null, foreign);
+  }
 });
 
 /** mulberry32: a tiny seeded PRNG, so the property test is repeatable. */

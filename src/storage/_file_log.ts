@@ -1,0 +1,388 @@
+/**
+ * On-disk format 2 of the local file adapter: one append-only JSON Lines log
+ * per scope, `<encoded scope>.jsonl`. Line 1 is a header, every later line one
+ * write:
+ *
+ *   {"format":2,"scope":"proj:x","generation":1,"seq":0,"created_at":"<iso>","file_id":"<hex>"}
+ *   {"op":"set","key":"k","value":<json>,"version":1,"updated_at":"<iso>","updated_by":"claude_1","expires_at":null}
+ *   {"op":"del","key":"k","at":"<iso>"}
+ *
+ * Replaying the lines in order gives the scope's keys. The scope's version
+ * counter (`seq`) is the largest of the header's `seq` and every version in
+ * the log, so a version is never handed out twice, not even after a delete.
+ * A header is written only when a whole file is (created, compacted or
+ * migrated, always through temp file + rename), and its random `file_id`
+ * makes the header line unique to that file: a cached reader compares it to
+ * tell "the same file, grown" from "a new file under the old name" (inode
+ * numbers cannot tell, since a freed inode number is soon handed out again).
+ *
+ * Bytes after the last newline are an append a crash cut short: they are not
+ * a line yet, so they are ignored. A complete line that is not a valid record
+ * is CORRUPT_STATE naming the file and the line number.
+ *
+ * This module only parses and serializes; file.ts does the I/O.
+ */
+import { CoordinatorError } from "../errors.ts";
+import { isPlainObject, type JsonValue } from "../json.ts";
+import { validateKey, validateScope } from "../scope.ts";
+
+/** The on-disk format version of a scope log. */
+export const LOG_FORMAT = 2;
+
+/** One key as held in memory. */
+export interface StoredKey {
+  /** The parsed value, until its text is needed (then dropped for the text). */
+  value: JsonValue | undefined;
+  /** The value's JSON text, once known. */
+  text: string | undefined;
+  version: number;
+  updatedAt: string;
+  updatedBy: string | null;
+  expiresAt: string | null;
+  /** expiresAt in epoch ms, parsed once. */
+  expiresMs: number | null;
+  /** Bytes of the key's last `set` line (newline included): its share of a snapshot. */
+  lineBytes: number;
+}
+
+/** The fields of a log's first line. */
+export interface LogHeader {
+  scope: string;
+  /** 1 for a new log, one more at every compaction. */
+  generation: number;
+  /** The scope's version counter when this file was written. */
+  seq: number;
+  /** When the scope was created (kept through compactions and migration). */
+  createdAt: string;
+  /** Random, new for every file written: makes the header line unique. */
+  fileId: string;
+  /** sha256 of the format-1 file this log was converted from, when it was. */
+  migratedSha256: string | null;
+}
+
+/** A scope log replayed up to some offset. A Map, so keys like "__proto__" are plain data. */
+export interface LogState {
+  /** Null until line 1 was read. */
+  header: LogHeader | null;
+  /** The exact bytes of line 1, newline included: the file's identity. */
+  headerLine: Uint8Array;
+  /** The largest version handed out so far. */
+  seq: number;
+  keys: Map<string, StoredKey>;
+  /** Byte offset just past the last complete line applied. */
+  end: number;
+  /** Complete lines applied, header included. */
+  lines: number;
+  /** Header bytes plus every held key's lineBytes: about the size of a snapshot. */
+  liveBytes: number;
+}
+
+/** A write, ready to be appended as one line. */
+export type LogRecord =
+  | {
+    op: "set";
+    key: string;
+    /** The value's JSON text (a write has it)... */
+    text: string | undefined;
+    /** ...or the parsed value (a line read back has it). */
+    value: JsonValue | undefined;
+    version: number;
+    updatedAt: string;
+    updatedBy: string | null;
+    expiresAt: string | null;
+    expiresMs: number | null;
+  }
+  | { op: "del"; key: string; at: string };
+
+const NEWLINE = 0x0a;
+const encoder = new TextEncoder();
+// ignoreBOM: a U+FEFF at the start of a chunk is data (and then invalid JSON), never dropped.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** The CORRUPT_STATE error for a state file, optionally naming a line. */
+export function corrupt(file: string, what: string, line?: number): CoordinatorError {
+  const where = line === undefined ? "" : `line ${line}: `;
+  return new CoordinatorError(
+    "CORRUPT_STATE",
+    `${file}: ${where}${what}`,
+    line === undefined ? { file } : { file, line },
+  );
+}
+
+/** A state with nothing read yet. */
+export function newLogState(): LogState {
+  return {
+    header: null,
+    headerLine: new Uint8Array(0),
+    seq: 0,
+    keys: new Map(),
+    end: 0,
+    lines: 0,
+    liveBytes: 0,
+  };
+}
+
+/** A fresh random file id: 16 hex digits. */
+export function newFileId(): string {
+  return [...crypto.getRandomValues(new Uint8Array(8))]
+    .map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}
+
+/** The JSON text of a stored value (serialized again when only the parsed value is held). */
+export function textOf(stored: StoredKey): string {
+  return stored.text ?? JSON.stringify(stored.value);
+}
+
+/**
+ * A private copy of a stored value. The text is kept from then on (and the
+ * parsed value dropped), so later reads only parse.
+ */
+export function valueOf(stored: StoredKey): JsonValue {
+  if (stored.text === undefined) {
+    stored.text = JSON.stringify(stored.value);
+    stored.value = undefined;
+  }
+  return JSON.parse(stored.text);
+}
+
+/** Serializes a header line, newline included. */
+export function encodeHeader(header: LogHeader): string {
+  const fields: Record<string, unknown> = {
+    format: LOG_FORMAT,
+    scope: header.scope,
+    generation: header.generation,
+    seq: header.seq,
+    created_at: header.createdAt,
+    file_id: header.fileId,
+  };
+  if (header.migratedSha256 !== null) fields.migrated_sha256 = header.migratedSha256;
+  return JSON.stringify(fields) + "\n";
+}
+
+/** Serializes a record line, newline included. A value is spliced in as the text already checked. */
+export function encodeRecord(record: LogRecord): string {
+  const j = JSON.stringify;
+  if (record.op === "del") return `{"op":"del","key":${j(record.key)},"at":${j(record.at)}}\n`;
+  const value = record.text ?? j(record.value);
+  return `{"op":"set","key":${j(record.key)},"value":${value},"version":${record.version},` +
+    `"updated_at":${j(record.updatedAt)},"updated_by":${j(record.updatedBy)},` +
+    `"expires_at":${j(record.expiresAt)}}\n`;
+}
+
+/** Applies one record to a state, as if its line of `lineBytes` bytes had been read. */
+export function applyRecord(state: LogState, record: LogRecord, lineBytes: number): void {
+  if (record.op === "del") {
+    dropKey(state, record.key);
+  } else {
+    setKey(state, record.key, {
+      value: record.text === undefined ? record.value : undefined,
+      text: record.text,
+      version: record.version,
+      updatedAt: record.updatedAt,
+      updatedBy: record.updatedBy,
+      expiresAt: record.expiresAt,
+      expiresMs: record.expiresMs,
+      lineBytes,
+    });
+  }
+  state.end += lineBytes;
+  state.lines++;
+}
+
+function setKey(state: LogState, key: string, stored: StoredKey): void {
+  dropKey(state, key);
+  state.keys.set(key, stored);
+  state.liveBytes += stored.lineBytes;
+  if (stored.version > state.seq) state.seq = stored.version;
+}
+
+function dropKey(state: LogState, key: string): void {
+  const old = state.keys.get(key);
+  if (old === undefined) return;
+  state.keys.delete(key);
+  state.liveBytes -= old.lineBytes;
+}
+
+/**
+ * Applies the complete lines of `bytes` (the file's bytes from `state.end`)
+ * to `state`, advancing `end` and `lines` past each. Bytes after the last
+ * newline are left for a later call. Throws CORRUPT_STATE at the first bad
+ * line; the lines before it stay applied, so the state is always that of a
+ * prefix of the file.
+ */
+export function applyLines(state: LogState, file: string, bytes: Uint8Array): void {
+  const last = bytes.lastIndexOf(NEWLINE);
+  if (last < 0) return;
+  let text: string | null;
+  try {
+    text = decoder.decode(bytes.subarray(0, last + 1));
+  } catch {
+    text = null; // some line is not UTF-8: decode line by line to say which
+  }
+  let pos = 0;
+  let textPos = 0;
+  while (pos <= last) {
+    const nl = bytes.indexOf(NEWLINE, pos);
+    const lineBytes = bytes.subarray(pos, nl + 1);
+    let line: string;
+    if (text !== null) {
+      const textNl = text.indexOf("\n", textPos);
+      line = text.slice(textPos, textNl);
+      textPos = textNl + 1;
+    } else {
+      try {
+        line = decoder.decode(lineBytes.subarray(0, lineBytes.length - 1));
+      } catch {
+        throw corrupt(file, "is not valid UTF-8 text.", state.lines + 1);
+      }
+    }
+    applyLine(state, file, line, lineBytes);
+    pos = nl + 1;
+  }
+}
+
+function applyLine(state: LogState, file: string, line: string, lineBytes: Uint8Array): void {
+  const n = state.lines + 1;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(line);
+  } catch (err) {
+    throw corrupt(file, `is not valid JSON (${(err as Error).message}).`, n);
+  }
+  if (!isPlainObject(doc)) throw corrupt(file, "is not a JSON object.", n);
+  if (state.header === null) {
+    state.header = parseHeader(file, doc);
+    state.headerLine = lineBytes.slice();
+    state.seq = state.header.seq;
+    state.liveBytes = lineBytes.length;
+    state.end += lineBytes.length;
+    state.lines++;
+    return;
+  }
+  applyRecord(state, parseRecord(file, n, doc), lineBytes.length);
+}
+
+function parseHeader(file: string, doc: Record<string, unknown>): LogHeader {
+  const bad = (what: string) => corrupt(file, what, 1);
+  if (doc.format !== LOG_FORMAT) {
+    throw bad(
+      doc.format === undefined
+        ? `is not a header (it has no "format"); a scope log starts with one.`
+        : `has format ${JSON.stringify(doc.format)}; this version reads format ${LOG_FORMAT}.`,
+    );
+  }
+  const { scope, generation, seq, created_at, file_id, migrated_sha256 } = doc;
+  if (typeof scope !== "string") throw bad(`"scope" is not a string.`);
+  try {
+    validateScope(scope);
+  } catch {
+    throw bad(`"scope" is not a valid scope name.`);
+  }
+  if (!Number.isSafeInteger(generation) || (generation as number) < 1) {
+    throw bad(`"generation" is not an integer >= 1.`);
+  }
+  if (!Number.isSafeInteger(seq) || (seq as number) < 0) throw bad(`"seq" is not an integer >= 0.`);
+  if (typeof created_at !== "string") throw bad(`"created_at" is not a string.`);
+  if (typeof file_id !== "string") throw bad(`"file_id" is not a string.`);
+  if (migrated_sha256 !== undefined && typeof migrated_sha256 !== "string") {
+    throw bad(`"migrated_sha256" is not a string.`);
+  }
+  return {
+    scope,
+    generation: generation as number,
+    seq: seq as number,
+    createdAt: created_at,
+    fileId: file_id,
+    migratedSha256: migrated_sha256 ?? null,
+  };
+}
+
+function parseRecord(file: string, n: number, doc: Record<string, unknown>): LogRecord {
+  const bad = (what: string) => corrupt(file, what, n);
+  const { op, key } = doc;
+  if (op !== "set" && op !== "del") {
+    throw bad(`has op ${JSON.stringify(op) ?? "(none)"}; a record's op is "set" or "del".`);
+  }
+  if (typeof key !== "string") throw bad(`"key" is not a string.`);
+  try {
+    validateKey(key);
+  } catch {
+    throw bad(`"key" is not a valid key name.`);
+  }
+  if (op === "del") {
+    if (typeof doc.at !== "string") throw bad(`"at" is not a string.`);
+    return { op, key, at: doc.at };
+  }
+  const { value, version, updated_at, updated_by, expires_at } = doc;
+  if (value === undefined) throw bad(`has no "value".`);
+  if (!Number.isSafeInteger(version) || (version as number) < 1) {
+    throw bad(`"version" is not an integer >= 1.`);
+  }
+  if (typeof updated_at !== "string") throw bad(`"updated_at" is not a string.`);
+  if (updated_by !== null && typeof updated_by !== "string") {
+    throw bad(`"updated_by" is not a string or null.`);
+  }
+  const expiresMs = expires_at === null
+    ? null
+    : typeof expires_at === "string"
+    ? Date.parse(expires_at)
+    : NaN;
+  if (expiresMs !== null && Number.isNaN(expiresMs)) {
+    throw bad(`"expires_at" is not an ISO time or null.`);
+  }
+  return {
+    op,
+    key,
+    // The value's text is made again only when it is read or compacted.
+    text: undefined,
+    value: value as JsonValue,
+    version: version as number,
+    updatedAt: updated_at,
+    updatedBy: updated_by as string | null,
+    expiresAt: expires_at as string | null,
+    expiresMs,
+  };
+}
+
+/** A whole log file: the header, then one `set` line per key, sorted by key. */
+export interface Snapshot {
+  bytes: Uint8Array;
+  /** The state the file replays to. */
+  state: LogState;
+}
+
+/**
+ * Serializes a snapshot of `keys` (the caller drops expired ones) under
+ * `header`; its `seq` must be at least every key's version.
+ */
+export function buildSnapshot(header: LogHeader, keys: Iterable<[string, StoredKey]>): Snapshot {
+  const state = newLogState();
+  const sorted = [...keys].sort((a, b) => compareStrings(a[0], b[0]));
+  const chunks: Uint8Array[] = [encoder.encode(encodeHeader(header))];
+  state.header = header;
+  state.headerLine = chunks[0];
+  state.seq = header.seq;
+  state.liveBytes = chunks[0].length;
+  state.end = chunks[0].length;
+  state.lines = 1;
+  for (const [key, stored] of sorted) {
+    const line = encoder.encode(encodeRecord({ op: "set", key, ...stored, text: textOf(stored) }));
+    chunks.push(line);
+    setKey(state, key, { ...stored, lineBytes: line.length });
+    state.end += line.length;
+    state.lines++;
+  }
+  const bytes = new Uint8Array(state.end);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return { bytes, state };
+}
+
+/** Plain code-unit order, the same as Array.prototype.sort without a comparator. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
