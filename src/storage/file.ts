@@ -35,7 +35,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { CoordinatorError, invalidArgument } from "../errors.ts";
-import { isPlainObject, type JsonValue } from "../json.ts";
+import type { JsonValue } from "../json.ts";
 import {
   fileNameToScope,
   globToRegExp,
@@ -57,7 +57,13 @@ import type {
   StoreResult,
 } from "./contract.ts";
 import type { AdapterFactory } from "./registry.ts";
-import { checkIfVersion, encodeValue, expiryFromTtl, versionConflict } from "./values.ts";
+import {
+  checkIfVersion,
+  checkRestoredEntry,
+  encodeValue,
+  expiryFromTtl,
+  versionConflict,
+} from "./values.ts";
 import {
   createKeyedMutex,
   ioUnavailable,
@@ -614,7 +620,7 @@ export async function createFileAdapter(options: FileAdapterOptions): Promise<St
       ensureOpen();
       const s = validateScope(scope);
       validateKey(key);
-      const restored = checkRestoredEntry(entry, limits);
+      const restored = restoredRecord(entry, limits);
       return await mutate(s, (_view, nowMs) => {
         if (restored.expiresMs !== null && restored.expiresMs <= nowMs) {
           return { record: null, result: false };
@@ -726,31 +732,11 @@ async function eventLoopTurn(): Promise<void> {
   }
 }
 
-/** Validates an exported entry handed to restore; INVALID_ARGUMENT names the bad field. */
-function checkRestoredEntry(entry: Entry, limits: AdapterLimits): LogRecord & { op: "set" } {
-  if (!isPlainObject(entry)) throw invalidArgument("entry must be an object.");
-  const { version, updatedAt, updatedBy, expiresAt } = entry;
-  if (!Number.isSafeInteger(version) || version < 1) {
-    throw invalidArgument(`entry.version must be an integer >= 1, got ${version}.`);
-  }
-  if (typeof updatedAt !== "string" || Number.isNaN(Date.parse(updatedAt))) {
-    throw invalidArgument(`entry.updatedAt must be an ISO time, got ${JSON.stringify(updatedAt)}.`);
-  }
-  if (updatedBy !== null && typeof updatedBy !== "string") {
-    throw invalidArgument("entry.updatedBy must be a string or null.");
-  }
-  const expiresMs = expiresAt === null
-    ? null
-    : typeof expiresAt === "string"
-    ? Date.parse(expiresAt)
-    : NaN;
-  if (expiresMs !== null && Number.isNaN(expiresMs)) {
-    throw invalidArgument(
-      `entry.expiresAt must be an ISO time or null, got ${JSON.stringify(expiresAt)}.`,
-    );
-  }
+/** The log record restore() appends for an exported entry, after the shared checks. */
+function restoredRecord(entry: Entry, limits: AdapterLimits): LogRecord & { op: "set" } {
   // The checked text is what gets stored, so the caller's object is not shared.
-  const text = encodeValue(entry.value, limits);
+  const { text, expiresMs } = checkRestoredEntry(entry, limits);
+  const { version, updatedAt, updatedBy, expiresAt } = entry;
   return {
     op: "set",
     key: "",

@@ -23,8 +23,8 @@ import {
 } from "redis";
 import { z } from "zod";
 import { redactUrl } from "../redact.ts";
-import { CoordinatorError, invalidArgument } from "../errors.ts";
-import { isPlainObject, type JsonValue } from "../json.ts";
+import { CoordinatorError } from "../errors.ts";
+import type { JsonValue } from "../json.ts";
 import { globToRegExp, validateKey, validateScope } from "../scope.ts";
 import type {
   AdapterLimits,
@@ -45,7 +45,13 @@ import {
   RESTORE,
   STORE,
 } from "./redis_scripts.ts";
-import { checkIfVersion, encodeValue, expiryFromTtl, versionConflict } from "./values.ts";
+import {
+  checkIfVersion,
+  checkRestoredEntry,
+  encodeValue,
+  expiryFromTtl,
+  versionConflict,
+} from "./values.ts";
 
 /** Options of createRedisAdapter. */
 export interface RedisAdapterOptions {
@@ -618,38 +624,6 @@ const RedisConfigSchema = z.strictObject({
   connect_timeout_ms: timeoutField,
   command_timeout_ms: timeoutField,
 });
-
-/**
- * Validates an exported entry handed to restore, with the file adapter's
- * messages; returns the value's JSON text and the expiry in epoch ms.
- */
-function checkRestoredEntry(
-  entry: Entry,
-  limits: AdapterLimits,
-): { text: string; expiresMs: number | null } {
-  if (!isPlainObject(entry)) throw invalidArgument("entry must be an object.");
-  const { version, updatedAt, updatedBy, expiresAt } = entry;
-  if (!Number.isSafeInteger(version) || version < 1) {
-    throw invalidArgument(`entry.version must be an integer >= 1, got ${version}.`);
-  }
-  if (typeof updatedAt !== "string" || Number.isNaN(Date.parse(updatedAt))) {
-    throw invalidArgument(`entry.updatedAt must be an ISO time, got ${JSON.stringify(updatedAt)}.`);
-  }
-  if (updatedBy !== null && typeof updatedBy !== "string") {
-    throw invalidArgument("entry.updatedBy must be a string or null.");
-  }
-  const expiresMs = expiresAt === null
-    ? null
-    : typeof expiresAt === "string"
-    ? Date.parse(expiresAt)
-    : NaN;
-  if (expiresMs !== null && Number.isNaN(expiresMs)) {
-    throw invalidArgument(
-      `entry.expiresAt must be an ISO time or null, got ${JSON.stringify(expiresAt)}.`,
-    );
-  }
-  return { text: encodeValue(entry.value, limits), expiresMs };
-}
 
 /** Creates the node-redis client; nothing is sent until connect(). */
 function connect(

@@ -1,7 +1,8 @@
 /** Checks shared by every adapter on the arguments of a write. */
 import { CoordinatorError, invalidArgument } from "../errors.ts";
 import type { JsonValue } from "../json.ts";
-import type { AdapterLimits } from "./contract.ts";
+import { isPlainObject } from "../json.ts";
+import type { AdapterLimits, Entry } from "./contract.ts";
 
 /** Longest accepted TTL: ten years, far beyond any lease or claim. */
 export const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
@@ -67,4 +68,36 @@ export function versionConflict(
     `${scope} / ${key}: expected version ${expected}, but ${now}.`,
     { scope, key, expected_version: expected, current_version: current },
   );
+}
+
+/**
+ * Validates an exported entry handed to restore (INVALID_ARGUMENT names the
+ * bad field); returns the value's JSON text and the expiry in epoch ms.
+ */
+export function checkRestoredEntry(
+  entry: Entry,
+  limits: AdapterLimits,
+): { text: string; expiresMs: number | null } {
+  if (!isPlainObject(entry)) throw invalidArgument("entry must be an object.");
+  const { version, updatedAt, updatedBy, expiresAt } = entry;
+  if (!Number.isSafeInteger(version) || version < 1) {
+    throw invalidArgument(`entry.version must be an integer >= 1, got ${version}.`);
+  }
+  if (typeof updatedAt !== "string" || Number.isNaN(Date.parse(updatedAt))) {
+    throw invalidArgument(`entry.updatedAt must be an ISO time, got ${JSON.stringify(updatedAt)}.`);
+  }
+  if (updatedBy !== null && typeof updatedBy !== "string") {
+    throw invalidArgument("entry.updatedBy must be a string or null.");
+  }
+  const expiresMs = expiresAt === null
+    ? null
+    : typeof expiresAt === "string"
+    ? Date.parse(expiresAt)
+    : NaN;
+  if (expiresMs !== null && Number.isNaN(expiresMs)) {
+    throw invalidArgument(
+      `entry.expiresAt must be an ISO time or null, got ${JSON.stringify(expiresAt)}.`,
+    );
+  }
+  return { text: encodeValue(entry.value, limits), expiresMs };
 }
