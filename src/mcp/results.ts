@@ -5,7 +5,7 @@ import { CoordinatorError, describeError, ERROR_HINTS, type ErrorCode } from "..
 /** A success: the same JSON as structured content and as text. */
 export function toolResult(data: object): CallToolResult {
   return {
-    content: [{ type: "text", text: JSON.stringify(data, null, 2) }],
+    content: [{ type: "text", text: JSON.stringify(data) }],
     structuredContent: data as Record<string, unknown>,
   };
 }
