@@ -76,6 +76,26 @@ local function current(k, now)
   end
   return v, false
 end
+-- Writes one entry's hash and its expiry, and indexes it in its scope: the
+-- last step of a store and of a restore. 'by' is nil when the writer is unknown.
+local function write_entry(k, idx, scopes, scope, member, value, ver, at, by, exp)
+  -- DEL first so fields of the previous write (updated_by, expires_at) and its
+  -- expiry do not survive.
+  redis.call('DEL', k)
+  if by then
+    redis.call('HSET', k, 'value', value, 'version', ver, 'updated_at', at, 'updated_by', by)
+  else
+    redis.call('HSET', k, 'value', value, 'version', ver, 'updated_at', at)
+  end
+  if exp ~= '' then
+    redis.call('HSET', k, 'expires_at', exp)
+    redis.call('PEXPIREAT', k, exp)
+    call(idx, 'ZADD', idx, exp, member)
+  else
+    call(idx, 'ZADD', idx, '+inf', member)
+  end
+  call(scopes, 'SADD', scopes, scope)
+end
 `;
 
 /**
@@ -100,22 +120,7 @@ if ver <= cur then
   ver = cur + 1
   call(meta, 'HSET', meta, 'seq', ver)
 end
--- DEL first so fields of the previous write (updated_by, expires_at) and its
--- expiry do not survive.
-redis.call('DEL', k)
-if ARGV[9] == '1' then
-  redis.call('HSET', k, 'value', value, 'version', ver, 'updated_at', ARGV[7], 'updated_by', ARGV[8])
-else
-  redis.call('HSET', k, 'value', value, 'version', ver, 'updated_at', ARGV[7])
-end
-if exp ~= '' then
-  redis.call('HSET', k, 'expires_at', exp)
-  redis.call('PEXPIREAT', k, exp)
-  call(idx, 'ZADD', idx, exp, member)
-else
-  call(idx, 'ZADD', idx, '+inf', member)
-end
-call(scopes, 'SADD', scopes, scope)
+write_entry(k, idx, scopes, scope, member, value, ver, ARGV[7], ARGV[9] == '1' and ARGV[8] or nil, exp)
 return {1, ver}
 `,
 );
@@ -138,20 +143,7 @@ if exp ~= '' and tonumber(exp) <= now then return 0 end
 local seq = call(meta, 'HGET', meta, 'seq')
 if seq and not tonumber(seq) then corrupt(meta, 'seq is not an integer') end
 if not seq or tonumber(seq) < ver then call(meta, 'HSET', meta, 'seq', ver) end
-redis.call('DEL', k)
-if ARGV[7] == '1' then
-  redis.call('HSET', k, 'value', value, 'version', ver, 'updated_at', ARGV[5], 'updated_by', ARGV[6])
-else
-  redis.call('HSET', k, 'value', value, 'version', ver, 'updated_at', ARGV[5])
-end
-if exp ~= '' then
-  redis.call('HSET', k, 'expires_at', exp)
-  redis.call('PEXPIREAT', k, exp)
-  call(idx, 'ZADD', idx, exp, member)
-else
-  call(idx, 'ZADD', idx, '+inf', member)
-end
-call(scopes, 'SADD', scopes, scope)
+write_entry(k, idx, scopes, scope, member, value, ver, ARGV[5], ARGV[7] == '1' and ARGV[6] or nil, exp)
 return 1
 `,
 );
