@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createFileAdapter } from "../src/storage/file.ts";
 import { LOG_FILE_SUFFIX, type Scope, scopeToFileName } from "../src/scope.ts";
+import { readLines } from "./_lines.ts";
 
 const WRITER = new URL("./fixtures/file_writer.ts", import.meta.url).pathname;
 const LIMITS = { maxValueBytes: 1024 * 1024 };
@@ -46,18 +47,6 @@ function spawnWriter(args: string[]): Writer {
     },
     stderr: new Response(child.stderr).text(),
   };
-}
-
-async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buffer = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
-    for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
-      yield buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-    }
-  }
-  if (buffer !== "") yield buffer;
 }
 
 /** The complete lines of a log, parsed; a torn last line (no newline) is left out. */

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { createRedisAdapter } from "../src/storage/redis.ts";
 import { skipRedisTests, startRedisServer } from "./_redis_server.ts";
+import { readLines } from "./_lines.ts";
 
 const COUNTER = new URL("./fixtures/redis_counter.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -15,18 +16,6 @@ const INCREMENTS = 50;
 const DEADLINE_MS = 45_000;
 
 const ignore = skipRedisTests();
-
-async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buffer = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
-    for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
-      yield buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-    }
-  }
-  if (buffer !== "") yield buffer;
-}
 
 Deno.test({
   name: `redis multiprocess: ${PROCESSES} processes x ${INCREMENTS} CAS increments lose nothing`,
