@@ -49,6 +49,12 @@ export interface SessionBinding {
   held: HeldInstance | null;
   /** Why the last lease was lost, shown by NOT_SIGNED_ON until the next sign_on. */
   lostReason: string | null;
+  /**
+   * sign_on and sign_off of one binding run one at a time: a client may send
+   * two at once, and interleaved claims would leave an instance held that the
+   * binding no longer knows about.
+   */
+  turn: Promise<unknown>;
 }
 
 /** The lease record stored for a held instance. */
@@ -112,7 +118,7 @@ const SESSION_ID = /^[a-z][a-z0-9_-]{0,63}$/;
 
 /** A fresh binding holding nothing. */
 export function createBinding(): SessionBinding {
-  return { held: null, lostReason: null };
+  return { held: null, lostReason: null, turn: Promise.resolve() };
 }
 
 /** The relative scope of a session's own state, as in the reference server. */
@@ -142,6 +148,20 @@ export async function liveSession(
   const held = requireSession(binding);
   if (Date.parse(held.lease.lease_expires_at) > ctx.now()) return held;
   return await renewLease(ctx, binding);
+}
+
+/** Runs `fn` after every earlier sign_on/sign_off of the binding has settled. */
+function inTurn<T>(binding: SessionBinding, fn: () => Promise<T>): Promise<T> {
+  const run = binding.turn.then(fn, fn);
+  binding.turn = run.catch(() => {});
+  return run;
+}
+
+/** True when a stored lease is the one this binding wrote (same holder, same claim). */
+function isOwnLease(held: HeldInstance, lease: LeaseRecord | null): boolean {
+  return lease !== null && lease.session_id === held.sessionId &&
+    lease.machine === held.lease.machine && lease.pid === held.lease.pid &&
+    lease.since === held.lease.since;
 }
 
 function iso(ms: number): string {
@@ -194,7 +214,7 @@ export async function readHandoffs(ctx: SessionContext): Promise<Map<string, Han
 
 /** The lowest auto-numbered instance with no live lease, or null when capped and full. */
 export function firstAvailable(
-  leases: ReadonlyMap<string, unknown>,
+  leases: { has(id: string): boolean },
   maxInstances?: number,
 ): string | null {
   for (let n = 1; maxInstances === undefined || n <= maxInstances; n++) {
@@ -295,9 +315,13 @@ async function claimNamed(ctx: SessionContext, sessionId: string): Promise<HeldI
 
 /** Claims the lowest free auto-numbered instance, retrying past racing claimers. */
 async function claimLowest(ctx: SessionContext): Promise<HeldInstance> {
-  for (;;) {
+  const scope = resolveScope(ctx.identity, INSTANCES_SCOPE);
+  for (let attempt = 1;; attempt++) {
     const leases = await readLeases(ctx);
-    const id = firstAvailable(leases, ctx.maxInstances);
+    // Any live key counts as taken, even one that is not a lease record:
+    // claiming it would conflict for ever.
+    const taken = new Set(await ctx.storage.listKeys(scope));
+    const id = firstAvailable(taken, ctx.maxInstances);
     if (id === null) {
       const soonest = [...leases.values()]
         .filter((l) => AUTO_NAME.test(l.session_id))
@@ -316,6 +340,12 @@ async function claimLowest(ctx: SessionContext): Promise<HeldInstance> {
     // ifVersion 0 means "only if absent": of several racers only one wins.
     const held = await writeLease(ctx, await newLease(ctx, id), 0);
     if (held) return held;
+    if (attempt >= 100) {
+      throw new CoordinatorError(
+        "STORAGE_UNAVAILABLE",
+        `could not claim an instance after ${attempt} tries: every claim lost a race. Try again.`,
+      );
+    }
   }
 }
 
@@ -326,10 +356,18 @@ async function claimLowest(ctx: SessionContext): Promise<HeldInstance> {
  * claims that one first and then releases the old one, so a failed switch
  * keeps the old instance.
  */
-export async function signOn(
+export function signOn(
   ctx: SessionContext,
   binding: SessionBinding,
   options: { sessionId?: string } = {},
+): Promise<SignOnResult> {
+  return inTurn(binding, () => signOnNow(ctx, binding, options));
+}
+
+async function signOnNow(
+  ctx: SessionContext,
+  binding: SessionBinding,
+  options: { sessionId?: string },
 ): Promise<SignOnResult> {
   const wanted = options.sessionId;
   if (wanted !== undefined) validateSessionId(wanted);
@@ -349,9 +387,12 @@ export async function signOn(
     claim = "renewed";
   } else {
     held = wanted === undefined ? await claimLowest(ctx) : await claimNamed(ctx, wanted);
+    // Release what the binding holds now: a heartbeat may have renewed the
+    // old lease (a newer version) while the new claim was under way.
+    const old = binding.held;
     binding.held = held;
     binding.lostReason = null;
-    if (previous) await releaseLease(ctx, previous);
+    if (old) await releaseLease(ctx, old);
   }
   const [leases, handoff] = await Promise.all([
     readLeases(ctx),
@@ -422,6 +463,9 @@ export async function renewLease(
     if (superseded()) return requireSession(binding);
     const other = asLease(current?.value);
     if (!current) renewed = await writeLease(ctx, fresh, 0);
+    // A write whose outcome was unknown (a timeout) may have landed: a newer
+    // version of our own lease is still ours.
+    else if (isOwnLease(held, other)) renewed = await writeLease(ctx, fresh, current.version);
     if (!renewed) {
       if (superseded()) return requireSession(binding);
       binding.held = null;
@@ -463,12 +507,22 @@ export async function release(ctx: SessionContext, binding: SessionBinding): Pro
  * Signs off: stores a handoff for the next session of this instance (with the
  * branch and HEAD commit the server reads itself), then releases the lease.
  */
-export async function signOff(
+export function signOff(
   ctx: SessionContext,
   binding: SessionBinding,
   options: { summary?: string; nextSteps?: string[] } = {},
 ): Promise<{ status: "signed_off"; session_id: string; handoff: Handoff }> {
-  const held = requireSession(binding);
+  return inTurn(binding, () => signOffNow(ctx, binding, options));
+}
+
+async function signOffNow(
+  ctx: SessionContext,
+  binding: SessionBinding,
+  options: { summary?: string; nextSteps?: string[] },
+): Promise<{ status: "signed_off"; session_id: string; handoff: Handoff }> {
+  // A session paused past its lease must not leave a handoff on an instance
+  // someone else holds now.
+  const held = await liveSession(ctx, binding);
   const tree = await ctx.workTree();
   const handoff: Handoff = {
     session_id: held.sessionId,

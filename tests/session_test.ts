@@ -271,3 +271,70 @@ Deno.test("a session paused past its lease learns of the loss on its next call",
     await h.close();
   }
 });
+
+Deno.test("a renewal finds its own lease at a newer version (a write that timed out but landed) and keeps it", async () => {
+  const h = await makeContext();
+  try {
+    const a = createBinding();
+    await signOn(h.ctx, a);
+    const held = requireSession(a);
+    // The lease write landed although the caller never learned it did.
+    await h.ctx.storage.store(
+      "@project:acme/widget:instances",
+      "claude_1",
+      held.lease as unknown as Record<string, never>,
+      { ifVersion: held.version, ttlSeconds: 60 },
+    );
+    const renewed = await renewLease(h.ctx, a);
+    assert.equal(renewed.sessionId, "claude_1");
+    assert.equal(requireSession(a).version, renewed.version);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("sign_off from a session that lost its instance while paused writes no handoff", async () => {
+  const h = await makeContext({ leaseTtlSeconds: 0.3 });
+  try {
+    const a = createBinding();
+    await signOn(h.ctx, a);
+    await sleep(450);
+    const b = createBinding();
+    await signOn(h.ctx, b, { sessionId: "claude_1" });
+    await rejectsWith(signOff(h.ctx, a, { summary: "stale" }), "NOT_SIGNED_ON");
+    assert.equal(await h.ctx.storage.retrieve("@project:acme/widget:handoffs", "claude_1"), null);
+    assert.equal(requireSession(b).sessionId, "claude_1");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a foreign live key in the instances scope is skipped, not claimed for ever", async () => {
+  const h = await makeContext();
+  try {
+    await h.ctx.storage.store("@project:acme/widget:instances", "claude_1", "not a lease");
+    assert.equal((await signOn(h.ctx, createBinding())).session_id, "claude_2");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("two sign_ons at once on one binding leave exactly one instance held", async () => {
+  const h = await makeContext();
+  try {
+    const a = createBinding();
+    const [x, y] = await Promise.all([signOn(h.ctx, a), signOn(h.ctx, a)]);
+    assert.equal(x.session_id, y.session_id);
+    assert.deepEqual([x.claim, y.claim], ["claimed", "renewed"]);
+    const live = await h.ctx.storage.listKeys("@project:acme/widget:instances");
+    assert.deepEqual(live, [x.session_id]);
+    // Switching twice at once also ends with one live lease.
+    await Promise.all([
+      signOn(h.ctx, a, { sessionId: "claude_4" }),
+      signOn(h.ctx, a, { sessionId: "claude_5" }),
+    ]);
+    assert.deepEqual(await h.ctx.storage.listKeys("@project:acme/widget:instances"), ["claude_5"]);
+  } finally {
+    await h.close();
+  }
+});
