@@ -1007,3 +1007,32 @@ Deno.test("local factory: invalid config is CONFIG_INVALID naming the field", as
     });
   }
 });
+
+Deno.test("a log of expired short-lived keys compacts instead of growing for ever", async () => {
+  const dir = await Deno.makeTempDir();
+  let now = Date.UTC(2026, 0, 1);
+  const adapter = await createFileAdapter({
+    basePath: dir,
+    limits: { maxValueBytes: 1 << 20 },
+    now: () => now,
+  });
+  try {
+    for (let i = 0; i < 2000; i++) {
+      await adapter.store("m:o/r:claims", `claim-${i}`, { by: "claude_1", pad: "x".repeat(60) }, {
+        ttlSeconds: 1,
+      });
+    }
+    const file = join(dir, "m~o+r~claims.jsonl");
+    const before = (await Deno.stat(file)).size;
+    now += 5_000;
+    await adapter.store("m:o/r:claims", "fresh", 1);
+    const text = await Deno.readTextFile(file);
+    assert.ok(before > 100_000, `the log grew to ${before} bytes`);
+    assert.ok(text.length < 1_000, `compacted to ${text.length} bytes`);
+    assert.equal(JSON.parse(text.split("\n")[0]).generation, 2);
+    assert.deepEqual(await adapter.listKeys("m:o/r:claims"), ["fresh"]);
+  } finally {
+    await adapter.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

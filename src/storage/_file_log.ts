@@ -75,6 +75,12 @@ export interface LogState {
   lines: number;
   /** Header bytes plus every held key's lineBytes: about the size of a snapshot. */
   liveBytes: number;
+  /**
+   * No held key expires before this (epoch ms; null when none expires). Held
+   * keys may have expired since, so liveBytes may count dead keys: compaction
+   * checks once this time has passed (see file.ts).
+   */
+  nextExpiryMs: number | null;
 }
 
 /** A write, ready to be appended as one line. */
@@ -119,6 +125,7 @@ export function newLogState(): LogState {
     end: 0,
     lines: 0,
     liveBytes: 0,
+    nextExpiryMs: null,
   };
 }
 
@@ -194,6 +201,10 @@ function setKey(state: LogState, key: string, stored: StoredKey): void {
   dropKey(state, key);
   state.keys.set(key, stored);
   state.liveBytes += stored.lineBytes;
+  const exp = stored.expiresMs;
+  if (exp !== null && (state.nextExpiryMs === null || exp < state.nextExpiryMs)) {
+    state.nextExpiryMs = exp;
+  }
   if (stored.version > state.seq) state.seq = stored.version;
 }
 

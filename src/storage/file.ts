@@ -344,7 +344,7 @@ export async function createFileAdapter(options: FileAdapterOptions): Promise<St
       throw ioUnavailable(f.logPath, "append to the state file", err);
     }
     applyRecord(state, record, line.length);
-    if (state.end > Math.max(COMPACT_MIN_BYTES, COMPACT_FACTOR * state.liveBytes)) {
+    if (shouldCompact(state, nowMs)) {
       try {
         await compact(f, state, nowMs);
       } catch {
@@ -730,6 +730,28 @@ async function eventLoopTurn(): Promise<void> {
   } else if (t - armedAt >= MAX_SYNC_MS) {
     await new Promise((resolve) => setTimeout(resolve, 0));
   }
+}
+
+/**
+ * True when a log has grown well past a snapshot of its live keys. Keys that
+ * expired still count in liveBytes, so once the earliest expiry has passed,
+ * the live bytes are counted again (and the next expiry with them): a scope
+ * of short-lived claims then compacts too instead of growing for ever.
+ */
+function shouldCompact(state: LogState, nowMs: number): boolean {
+  if (state.end <= COMPACT_MIN_BYTES) return false;
+  if (state.end > COMPACT_FACTOR * state.liveBytes) return true;
+  if (state.nextExpiryMs === null || state.nextExpiryMs > nowMs) return false;
+  let live = state.headerLine.length;
+  let next: number | null = null;
+  for (const stored of state.keys.values()) {
+    if (stored.expiresMs !== null && stored.expiresMs <= nowMs) continue;
+    live += stored.lineBytes;
+    const exp = stored.expiresMs;
+    if (exp !== null && (next === null || exp < next)) next = exp;
+  }
+  state.nextExpiryMs = next;
+  return state.end > COMPACT_FACTOR * live;
 }
 
 /** The log record restore() appends for an exported entry, after the shared checks. */
