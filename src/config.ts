@@ -378,7 +378,8 @@ function parseConfigText(text: string, file: string): unknown {
       // deno-lint-ignore no-control-regex
       .replace(/[\u0000-\u001f]/g, (char) => JSON.stringify(char).slice(1, -1));
     const at = where ? ` at line ${where.line}, column ${where.column}` : "";
-    throw configError(file, [{ path: ROOT_PATH, message: `invalid JSON${at}: ${reason}` }], err);
+    // No `cause`: the parser's own message quotes the file, and --verbose prints causes.
+    throw configError(file, [{ path: ROOT_PATH, message: `invalid JSON${at}: ${reason}` }]);
   }
 }
 

@@ -87,7 +87,8 @@ export function parseBackup(raw: unknown, file: string): BackupFile {
     for (const [key, e] of Object.entries(keys)) {
       if (
         !isPlainObject(e) || !("value" in e) || !Number.isSafeInteger(e.version) ||
-        (e.version as number) < 1 || typeof e.updated_at !== "string" ||
+        (e.version as number) < 1 || (e.version as number) >= Number.MAX_SAFE_INTEGER ||
+        typeof e.updated_at !== "string" ||
         !(e.updated_by === null || typeof e.updated_by === "string") ||
         !(e.expires_at === null || typeof e.expires_at === "string")
       ) {

@@ -1,16 +1,16 @@
 /** Keeps credentials out of anything shown to a user: logs, errors, printed configs. */
 
-/** Hides the password (or a lone user token) of a URL such as redis://user:pw@host. */
+/**
+ * Hides the password (or a lone token) of a URL such as redis://user:pw@host,
+ * keeping the user name. Works on the text, not a parse: a password with an
+ * unescaped "/" or "@" breaks URL parsing, and must be hidden all the same, so
+ * everything up to the last "@" after "//" counts as credentials.
+ */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    else if (u.username) u.username = "***";
-    return u.toString();
-  } catch {
-    // Not a URL: hide anything between "//" and "@", where a password would sit.
-    return url.replace(/\/\/[^@/]*@/, "//***@");
-  }
+  return url.replace(
+    /\/\/(?:([^:@/]*):)?[^]*@/,
+    (_match, user: string | undefined) => `//${user !== undefined ? `${user}:` : ""}***@`,
+  );
 }
 
 /** A deep copy of a JSON value with every credential-bearing URL string redacted. */

@@ -11,7 +11,7 @@ import {
   USER_CONFIG_PATH,
   validateConfig,
 } from "../src/config.ts";
-import { CoordinatorError, isCoordinatorError } from "../src/errors.ts";
+import { CoordinatorError, describeError, isCoordinatorError } from "../src/errors.ts";
 import { runProbe, withTempDir } from "./_git_fixture.ts";
 
 const ADAPTERS = ["local", "redis"];
@@ -431,7 +431,7 @@ Deno.test("loadConfig: malformed JSON names the file, line and column", async ()
         err.message.startsWith(`${layout.projectFile}: (root): invalid JSON at ${where}: `),
         `${JSON.stringify(text)} gave ${err.message}`,
       );
-      assert.ok(err.cause instanceof SyntaxError);
+      assert.equal(err.cause, undefined, "no cause: the parser's message quotes the file");
       assert.ok(!err.message.includes("\n"), err.message);
     }
   });
@@ -556,4 +556,22 @@ Deno.test("a $schema key is accepted and dropped; a __proto__ key is reported, n
     () => validate(JSON.parse('{"__proto__": {"x": 1}}'), "f.json", ["local"]),
     /__proto__: unknown key/,
   );
+});
+
+Deno.test("malformed JSON errors carry no cause that could print the file's secrets", async () => {
+  await withTempDir(async (dir) => {
+    const file = join(dir, "cfg.json");
+    await Deno.writeTextFile(file, '{"storage": {"config": {"url": "redis://:hunter2@h"}},, }');
+    try {
+      await loadConfig(
+        { explicitPath: file, env: () => undefined, projectRoot: dir, homeDir: null, cwd: dir },
+        ["local"],
+      );
+      assert.fail("expected CONFIG_INVALID");
+    } catch (err) {
+      assert.ok(isCoordinatorError(err, "CONFIG_INVALID"));
+      assert.equal(err.cause, undefined);
+      assert.ok(!describeError(err).includes("hunter2"), describeError(err));
+    }
+  });
 });

@@ -81,3 +81,27 @@ Deno.test("end of input waits for unanswered requests before closing", async () 
   assert.ok(closedAt >= answeredAt);
   assert.equal(h.lines().length, 1);
 });
+
+Deno.test("a request the client cancelled does not hold up the close at end of input", async () => {
+  const cancel = JSON.stringify({
+    jsonrpc: "2.0",
+    method: "notifications/cancelled",
+    params: { requestId: 1, reason: "user" },
+  });
+  const h = harness([ping(1) + "\n", cancel + "\n"]);
+  const started = Date.now();
+  await h.transport.start();
+  await h.closed;
+  assert.ok(Date.now() - started < 1000, `closed after ${Date.now() - started} ms`);
+});
+
+Deno.test("an oversized last line without a newline still gets an error reply", async () => {
+  const h = harness([ping(1) + "\n", "x".repeat(500)], 200);
+  await h.transport.start();
+  await new Promise((r) => setTimeout(r, 50));
+  await h.transport.send({ jsonrpc: "2.0", id: 1, result: {} } as JSONRPCMessage);
+  await h.closed;
+  const errors = h.lines().filter((l) => l.error);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0].error.message, /longer than 200 bytes/);
+});

@@ -108,6 +108,16 @@ Deno.test("session://state/{session_id}: list, complete, read, and a clear error
     assert.equal(state.lease.session_id, "claude_1");
 
     await assert.rejects(
+      a.client.readResource({ uri: "session://state/%E0%A4%A" }),
+      (err: Error) => {
+        assert.match(
+          err.message,
+          /INVALID_ARGUMENT: session id in .* is not valid percent-encoding/,
+        );
+        return true;
+      },
+    );
+    await assert.rejects(
       a.client.readResource({ uri: "session://state/claude_99" }),
       (err: Error & { code?: number }) => {
         assert.equal(err.code, -32002);

@@ -71,6 +71,19 @@ Deno.test("export and import round-trip through a backup document; bad files are
       const bad of [null, {}, { ...backup, version: 2 }, {
         ...backup,
         scopes: { s: { k: { value: 1 } } },
+      }, {
+        ...backup,
+        scopes: {
+          s: {
+            k: {
+              value: 1,
+              version: Number.MAX_SAFE_INTEGER,
+              updated_at: "2026-01-01T00:00:00Z",
+              updated_by: null,
+              expires_at: null,
+            },
+          },
+        },
       }]
     ) {
       assert.throws(
@@ -78,6 +91,17 @@ Deno.test("export and import round-trip through a backup document; bad files are
         (e) => isCoordinatorError(e, "INVALID_ARGUMENT"),
       );
     }
+    // A version at the edge of exact integers would make the next write unreadable.
+    await assert.rejects(
+      target.restore("m:o/r:x", "k", {
+        value: 1,
+        version: Number.MAX_SAFE_INTEGER,
+        updatedAt: "2026-01-01T00:00:00Z",
+        updatedBy: null,
+        expiresAt: null,
+      }),
+      (e) => isCoordinatorError(e, "INVALID_ARGUMENT"),
+    );
   } finally {
     await source.close();
     await target.close();

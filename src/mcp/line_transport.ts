@@ -86,6 +86,15 @@ export function createLineTransport(options: LineTransportOptions): Transport {
     }
     const msg = parsed.data;
     if ("method" in msg && "id" in msg) pending.add(msg.id);
+    // The SDK sends no response for a cancelled request: stop waiting for one.
+    if ("method" in msg && msg.method === "notifications/cancelled" && !("id" in msg)) {
+      const params = (msg as { params?: { requestId?: string | number } }).params;
+      if (
+        params?.requestId !== undefined && pending.delete(params.requestId) && pending.size === 0
+      ) {
+        drained?.();
+      }
+    }
     transport.onmessage?.(msg);
   }
 
@@ -131,7 +140,9 @@ export function createLineTransport(options: LineTransportOptions): Transport {
           size += rest.length;
         }
       }
-      if (!skipping && size > 0) handleLine(concat(chunks, size));
+      if (skipping) {
+        reply(null, INVALID_REQUEST, `Invalid Request: line longer than ${maxLine} bytes`);
+      } else if (size > 0) handleLine(concat(chunks, size));
     } catch (err) {
       if (!closed) transport.onerror?.(err as Error);
     }

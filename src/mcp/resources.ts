@@ -69,8 +69,16 @@ export function registerResources(
     mimeType: "application/json",
   }, async (uri: URL, variables: Record<string, string | string[]>) => {
     const raw = variables.session_id;
-    const id = decodeURIComponent(Array.isArray(raw) ? raw[0] : raw);
     try {
+      let id: string;
+      try {
+        id = decodeURIComponent(Array.isArray(raw) ? raw[0] : raw);
+      } catch {
+        throw new CoordinatorError(
+          "INVALID_ARGUMENT",
+          `session id in ${uri.href} is not valid percent-encoding.`,
+        );
+      }
       return json(uri, await readSessionState(ctx, id));
     } catch (err) {
       throw asMcpError(err, true);

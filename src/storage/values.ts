@@ -80,8 +80,11 @@ export function checkRestoredEntry(
 ): { text: string; expiresMs: number | null } {
   if (!isPlainObject(entry)) throw invalidArgument("entry must be an object.");
   const { version, updatedAt, updatedBy, expiresAt } = entry;
-  if (!Number.isSafeInteger(version) || version < 1) {
-    throw invalidArgument(`entry.version must be an integer >= 1, got ${version}.`);
+  // Below the largest safe integer, so the next write's version is still exact.
+  if (!Number.isSafeInteger(version) || version < 1 || version >= Number.MAX_SAFE_INTEGER) {
+    throw invalidArgument(
+      `entry.version must be an integer from 1 to ${Number.MAX_SAFE_INTEGER - 1}, got ${version}.`,
+    );
   }
   if (typeof updatedAt !== "string" || Number.isNaN(Date.parse(updatedAt))) {
     throw invalidArgument(`entry.updatedAt must be an ISO time, got ${JSON.stringify(updatedAt)}.`);
