@@ -781,3 +781,37 @@ Deno.test({ name: "redis: the factory builds a working adapter", ignore }, async
     }
   });
 });
+
+Deno.test({
+  name: "redis: a machine whose clock runs ahead still sees another machine's live claim",
+  ignore,
+  async fn() {
+    await withServer(async (server) => {
+      const honest = await createRedisAdapter({ url: server.url, prefix: "clk:", limits: LIMITS });
+      const logs: string[] = [];
+      // Two minutes ahead: by its own clock, a 60 s claim made now has expired.
+      const ahead = await createRedisAdapter({
+        url: server.url,
+        prefix: "clk:",
+        limits: LIMITS,
+        localClock: () => Date.now() + 120_000,
+        log: (line) => logs.push(line),
+      });
+      try {
+        await honest.store("@project:o/r:claims", "issue-1", "claude_1", { ttlSeconds: 60 });
+        assert.equal((await ahead.retrieve("@project:o/r:claims", "issue-1"))?.value, "claude_1");
+        await rejectsWithCode(
+          () => ahead.store("@project:o/r:claims", "issue-1", "claude_2", { ifVersion: 0 }),
+          "VERSION_CONFLICT",
+        );
+        assert.ok(
+          logs.some((l) => /clock runs 1\d\d\.\d s ahead of the server's/.test(l)),
+          logs.join("\n"),
+        );
+      } finally {
+        await honest.close();
+        await ahead.close();
+      }
+    });
+  },
+});

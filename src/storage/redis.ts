@@ -64,8 +64,14 @@ export interface RedisAdapterOptions {
   connectTimeoutMs?: number;
   /** How long one command may take before it fails; 3000 ms by default. */
   commandTimeoutMs?: number;
-  /** Clock in epoch milliseconds, for updated_at and expiry; Date.now by default. */
+  /**
+   * A fixed clock in epoch milliseconds, for updated_at and expiry, used as
+   * given (tests). Without it the adapter uses this machine's clock corrected
+   * by its measured offset from the Redis server's clock (see localClock).
+   */
   now?: () => number;
+  /** This machine's clock; Date.now by default. Its offset from Redis's TIME is measured on connect. */
+  localClock?: () => number;
   /** Receives one line when the connection is lost or restored (already redacted). */
   log?: (line: string) => void;
 }
@@ -158,7 +164,13 @@ function parseRedisUrl(url: string): RedisTarget {
 export async function createRedisAdapter(options: RedisAdapterOptions): Promise<StorageAdapter> {
   const target = parseRedisUrl(options.url);
   const { limits, prefix } = options;
-  const now = options.now ?? Date.now;
+  // Every machine sharing a Redis must agree on when a lease or claim
+  // expires, so liveness follows the server's clock: the local clock plus the
+  // offset measured with TIME at each (re)connect. Without TIME permission
+  // (a narrow ACL) the offset stays 0 and the local clock decides.
+  const localClock = options.localClock ?? Date.now;
+  let offsetMs = 0;
+  const now = options.now ?? (() => localClock() + offsetMs);
   const log = options.log ?? (() => {});
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
@@ -196,8 +208,39 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
         log(`redis at ${where}: connection restored.`);
       }
       wasReady = true;
+      void measureClockOffset(c);
     });
     return c;
+  }
+
+  /** Measures this machine's clock against the server's TIME (half the round trip as the error). */
+  async function measureClockOffset(c: RedisConnection): Promise<void> {
+    if (options.now) return;
+    try {
+      const before = localClock();
+      const sent = c.sendCommand<string[]>(["TIME"]);
+      sent.catch(() => {}); // the timeout below may abandon it
+      const reply = await withTimeout(sent, commandTimeoutMs);
+      const after = localClock();
+      const serverMs = Number(reply[0]) * 1000 + Math.floor(Number(reply[1]) / 1000);
+      if (!Number.isFinite(serverMs)) return;
+      offsetMs = Math.round(serverMs - (before + after) / 2);
+      if (Math.abs(offsetMs) > 1000) {
+        log(
+          `redis at ${where}: this machine's clock runs ${
+            (Math.abs(offsetMs) / 1000).toFixed(1)
+          } s ${
+            offsetMs < 0 ? "ahead of" : "behind"
+          } the server's; leases and expiries follow the server's clock.`,
+        );
+      }
+    } catch (err) {
+      log(
+        `redis at ${where}: could not read the server's clock (${
+          scrub(reasonOf(err))
+        }); expiries follow this machine's clock. Allow +time in the ACL to fix this.`,
+      );
+    }
   }
 
   /**
@@ -383,7 +426,7 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
         "CONFIG_INVALID",
         `storage.config.url: the user of ${redactUrl(options.url)} lacks permissions at redis ` +
           `at ${where} (${scrub(err.message)}). Its ACL must allow the keys ~${prefix}* and ` +
-          `the commands +@read +@write +eval +evalsha.`,
+          `the commands +@read +@write +eval +evalsha (and +time, to follow the server's clock).`,
         { field: "storage.config.url", host: target.host, port: target.port },
       );
     }
@@ -412,6 +455,8 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
     );
   });
   wasReady = ready;
+  // Before the first call, so no expiry is judged by an unmeasured clock.
+  if (ready) await measureClockOffset(client);
 
   return {
     name: "redis",
