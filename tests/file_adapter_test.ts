@@ -1036,3 +1036,28 @@ Deno.test("a log of expired short-lived keys compacts instead of growing for eve
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a lock held too long (a stopped process) gives STORAGE_UNAVAILABLE instead of hanging", async () => {
+  const { withFileLock } = await import("../src/storage/_file_io.ts");
+  const dir = await Deno.makeTempDir();
+  const lockPath = join(dir, "scope.json.lock");
+  // A second open file description blocks on flock just like another process.
+  const holder = await Deno.open(lockPath, { read: true, write: true, create: true });
+  await holder.lock(true);
+  try {
+    const started = Date.now();
+    await rejectsWithCode(
+      () => withFileLock(lockPath, () => Promise.resolve(1), 300),
+      "STORAGE_UNAVAILABLE",
+    );
+    assert.ok(Date.now() - started < 2000);
+    holder.close();
+    // The abandoned wait lets go once it gets the lock: the next writer is not blocked.
+    assert.equal(await withFileLock(lockPath, () => Promise.resolve(2), 2000), 2);
+  } finally {
+    try {
+      holder.close();
+    } catch { /* closed above */ }
+    await Deno.remove(dir, { recursive: true });
+  }
+});
