@@ -35,6 +35,8 @@ export interface DetectProjectOptions {
   /** Directory to start from, usually the session's working directory. */
   cwd: string;
   mode: ProjectDetectionMode;
+  /** The project root when the caller already found it (spares a git call). */
+  root?: ProjectRoot;
 }
 
 /** The detected project. */
@@ -248,7 +250,7 @@ function directoryProjectId(root: string): string {
  * the root git resolves, so worktrees and subdirectories still agree.
  */
 export async function detectProject(options: DetectProjectOptions): Promise<DetectedProject> {
-  const { root, viaGit } = await findProjectRoot(options.cwd);
+  const { root, viaGit } = options.root ?? await findProjectRoot(options.cwd);
   if (options.mode === "git" && viaGit) {
     const url = await git(["remote", "get-url", "origin"], root);
     const fromRemote = url ? parseRemoteUrl(url) : null;

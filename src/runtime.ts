@@ -38,7 +38,7 @@ export async function resolveSetup(options: RuntimeOptions): Promise<ResolvedSet
   }, options.registry.names());
   const [machine, project] = await Promise.all([
     detectMachineId(loaded.config.session.machine_id),
-    detectProject({ cwd: options.cwd, mode: loaded.config.session.project_detection }),
+    detectProject({ cwd: options.cwd, mode: loaded.config.session.project_detection, root }),
   ]);
   return {
     loaded,
