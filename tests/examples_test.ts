@@ -12,6 +12,7 @@ import { describeConfigKeys } from "../src/config.ts";
 import { ERROR_HINTS } from "../src/errors.ts";
 import { TOOL_NAMES } from "../src/mcp/tools.ts";
 import { builtinRegistry } from "../src/storage/adapters.ts";
+import { run, type RunResult } from "./_git_fixture.ts";
 import { redisAvailable, startRedisServer } from "./_redis_server.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -50,24 +51,12 @@ async function withGitRepo<T>(fn: (dir: string) => Promise<T>): Promise<T> {
 }
 
 /** Runs `main.ts --validate-config --config <file>` as a child process in `cwd`. */
-async function validateConfigCli(file: string, cwd: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "--validate-config", "--config", file],
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr),
-  };
+function validateConfigCli(file: string, cwd: string): Promise<RunResult> {
+  return run(Deno.execPath(), ["run", "-A", MAIN, "--validate-config", "--config", file], { cwd });
 }
 
 /** Asserts a successful validation and returns the printed report. */
-function expectValid(result: { code: number; stdout: string; stderr: string }, file: string) {
+function expectValid(result: RunResult, file: string) {
   assert.equal(result.code, 0, `${file} is not valid:\n${result.stderr}`);
   const report = JSON.parse(result.stdout);
   assert.equal(report.valid, true);
