@@ -75,9 +75,12 @@ export interface OursOptions {
   prefill: PrefillMode;
 }
 
-/** Our server with one adapter row's config. */
-export function oursSubject(o: OursOptions): Subject {
-  const command: ServerCommand = {
+/** How to start our server for one adapter row; `extra` goes after main.ts (e.g. --validate-config). */
+export function oursCommand(
+  o: Pick<OursOptions, "configPath" | "repo" | "home" | "denoDir" | "flags">,
+  extra: string[] = [],
+): ServerCommand {
+  return {
     command: Deno.execPath(),
     args: [
       "run",
@@ -85,6 +88,7 @@ export function oursSubject(o: OursOptions): Subject {
       "--config",
       join(REPO_ROOT, "deno.json"),
       join(REPO_ROOT, "main.ts"),
+      ...extra,
       "--config",
       o.configPath,
     ],
@@ -97,6 +101,11 @@ export function oursSubject(o: OursOptions): Subject {
       NO_COLOR: "1",
     },
   };
+}
+
+/** Our server with one adapter row's config. */
+export function oursSubject(o: OursOptions): Subject {
+  const command = oursCommand(o);
   const storage = o.config.storage as { adapter: string; config?: Record<string, unknown> };
 
   return {

@@ -29,7 +29,13 @@ import {
   treeInfo,
 } from "./_setup.ts";
 import { fmt, renderTable, round } from "./_stats.ts";
-import { oursSubject, peerSubject, type PrefillMode, type Subject } from "./_subjects.ts";
+import {
+  oursCommand,
+  oursSubject,
+  peerSubject,
+  type PrefillMode,
+  type Subject,
+} from "./_subjects.ts";
 import {
   DEFAULT_PARAMS,
   type OtherLoad,
@@ -294,26 +300,12 @@ async function preflight(o: {
   denoDir: string;
   flags: string[];
 }): Promise<string | null> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...o.flags,
-      "--config",
-      join(REPO_ROOT, "deno.json"),
-      join(REPO_ROOT, "main.ts"),
-      "--validate-config",
-      "--config",
-      o.configPath,
-    ],
-    cwd: o.repo,
+  const cmd = oursCommand(o, ["--validate-config"]);
+  const out = await new Deno.Command(cmd.command, {
+    args: cmd.args,
+    cwd: cmd.cwd,
     clearEnv: true,
-    env: {
-      HOME: o.home,
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      DENO_DIR: o.denoDir,
-      DENO_NO_UPDATE_CHECK: "1",
-      NO_COLOR: "1",
-    },
+    env: cmd.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
