@@ -6,14 +6,20 @@
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { describeConfigKeys } from "./src/config.ts";
-import { CoordinatorError, describeError, ERROR_HINTS } from "./src/errors.ts";
-import { serveStdio } from "./src/mcp/stdio.ts";
-import { type CopyReport, exportAll, importAll, migrate, parseBackup } from "./src/migrate.ts";
-import { openContext, resolveSetup, type RuntimeOptions } from "./src/runtime.ts";
-import { redactSecrets } from "./src/redact.ts";
-import { builtinRegistry } from "./src/storage/adapters.ts";
-import { PACKAGE_NAME, VERSION } from "./src/version.ts";
+import { describeConfigKeys } from "./src/setup/config.ts";
+import { CoordinatorError, describeError, ERROR_HINTS } from "./src/core/errors.ts";
+import { serveStdio } from "./src/transport/stdio.ts";
+import {
+  type CopyReport,
+  exportAll,
+  importAll,
+  migrate,
+  parseBackup,
+} from "./src/storage/migrate.ts";
+import { openContext, resolveSetup, type RuntimeOptions } from "./src/setup/runtime.ts";
+import { redactSecrets } from "./src/core/redact.ts";
+import { builtinRegistry } from "./src/storage/builtin.ts";
+import { PACKAGE_NAME, VERSION } from "./src/setup/version.ts";
 
 const HELP = `${PACKAGE_NAME} ${VERSION}
 An MCP server that lets several AI coding sessions on one project coordinate.

@@ -11,10 +11,10 @@
  * peer's entity carries JSON.stringify(payload(key)) as its one observation.
  */
 import { join, resolve } from "node:path";
-import type { JsonValue } from "../src/json.ts";
-import { type Scope, scopeToFileName, validateScope } from "../src/scope.ts";
-import { builtinRegistry } from "../src/storage/adapters.ts";
-import { DEFAULT_BASE_PATH } from "../src/storage/file.ts";
+import type { JsonValue } from "../src/core/json.ts";
+import { type Scope, scopeToFileName, validateScope } from "../src/core/scope.ts";
+import { builtinRegistry } from "../src/storage/builtin.ts";
+import { DEFAULT_BASE_PATH } from "../src/storage/file/adapter.ts";
 import { type Conn, connect, type ServerCommand } from "./_mcp.ts";
 import { basePath, REPO_ROOT } from "./_setup.ts";
 
@@ -186,7 +186,7 @@ function oursSession(
 }
 
 /**
- * Writes a format-1 scope file of the local adapter (src/storage/_file_v1.ts;
+ * Writes a format-1 scope file of the local adapter (src/storage/file/_v1.ts;
  * every version reads it, the log format converts it on its first write)
  * holding pre0..pre{n-1}. With the whole-file format, prefilling 10,000 keys
  * through store() would rewrite the whole file 10,000 times (about O(n²)).

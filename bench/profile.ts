@@ -22,13 +22,13 @@ import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
-import { readWorkTree } from "../src/git.ts";
+import { readWorkTree } from "../src/setup/git.ts";
 import { createMcpServer } from "../src/mcp/server.ts";
-import { createBinding, type SessionContext } from "../src/session.ts";
-import { retrieveData, storeData } from "../src/state.ts";
-import { withFileLock } from "../src/storage/_file_io.ts";
-import { createFileAdapter } from "../src/storage/file.ts";
-import { scopeToFileName, validateScope } from "../src/scope.ts";
+import { createBinding, type SessionContext } from "../src/core/session.ts";
+import { retrieveData, storeData } from "../src/core/data.ts";
+import { withFileLock } from "../src/storage/file/_io.ts";
+import { createFileAdapter } from "../src/storage/file/adapter.ts";
+import { scopeToFileName, validateScope } from "../src/core/scope.ts";
 import { round } from "./_stats.ts";
 import { quantile } from "./_stats.ts";
 import { makeGitRepo, REPO_ROOT, startTaskFlags, TempDirs } from "./_setup.ts";
@@ -89,7 +89,7 @@ function scopeDoc(n: number) {
 }
 
 /**
- * The same work as serializeScope in src/storage/file.ts (not exported): keys
+ * The same work as serializeScope in src/storage/file/adapter.ts (not exported): keys
  * sorted, one line per key for data and for metadata. Kept in step by hand.
  */
 function lineFormat(doc: ReturnType<typeof scopeDoc>): string {

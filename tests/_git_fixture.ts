@@ -114,8 +114,8 @@ export async function runProbe(
 /** The child side of runProbe: prints one JSON object. */
 async function probe([command, ...args]: string[]): Promise<Record<string, unknown>> {
   if (command === "detect") {
-    const { detectMachineId, detectProject } = await import("../src/detect.ts");
-    const { git, readWorkTree } = await import("../src/git.ts");
+    const { detectMachineId, detectProject } = await import("../src/setup/detect.ts");
+    const { git, readWorkTree } = await import("../src/setup/git.ts");
     const cwd = args[0];
     return {
       project: await detectProject({ cwd, mode: "git" }),
@@ -125,8 +125,8 @@ async function probe([command, ...args]: string[]): Promise<Record<string, unkno
     };
   }
   if (command === "load-config") {
-    const { loadConfig } = await import("../src/config.ts");
-    const { isCoordinatorError } = await import("../src/errors.ts");
+    const { loadConfig } = await import("../src/setup/config.ts");
+    const { isCoordinatorError } = await import("../src/core/errors.ts");
     const [projectRoot, homeDir] = args;
     try {
       const sources = { env: () => undefined, projectRoot, homeDir, cwd: projectRoot };

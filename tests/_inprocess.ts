@@ -5,10 +5,10 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { join } from "node:path";
-import { readWorkTree } from "../src/git.ts";
+import { readWorkTree } from "../src/setup/git.ts";
 import { createMcpServer } from "../src/mcp/server.ts";
-import { createBinding, type SessionBinding, type SessionContext } from "../src/session.ts";
-import { createFileAdapter } from "../src/storage/file.ts";
+import { createBinding, type SessionBinding, type SessionContext } from "../src/core/session.ts";
+import { createFileAdapter } from "../src/storage/file/adapter.ts";
 
 /** A temp git repo with one commit on branch main. */
 export async function makeRepo(): Promise<string> {

@@ -15,7 +15,7 @@ import {
   startPermissions,
   TARGETS,
 } from "../scripts/compile.ts";
-import { VERSION } from "../src/version.ts";
+import { VERSION } from "../src/setup/version.ts";
 import { makeRepo } from "./_inprocess.ts";
 
 const root = resolve(import.meta.dirname ?? ".", "..");

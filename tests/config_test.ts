@@ -10,8 +10,8 @@ import {
   PROJECT_CONFIG_PATH,
   USER_CONFIG_PATH,
   validateConfig,
-} from "../src/config.ts";
-import { CoordinatorError, describeError, isCoordinatorError } from "../src/errors.ts";
+} from "../src/setup/config.ts";
+import { CoordinatorError, describeError, isCoordinatorError } from "../src/core/errors.ts";
 import { runProbe, withTempDir } from "./_git_fixture.ts";
 
 const ADAPTERS = ["local", "redis"];

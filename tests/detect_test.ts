@@ -6,8 +6,8 @@ import {
   findProjectRoot,
   normalizeMachineId,
   parseRemoteUrl,
-} from "../src/detect.ts";
-import { git, readWorkTree } from "../src/git.ts";
+} from "../src/setup/detect.ts";
+import { git, readWorkTree } from "../src/setup/git.ts";
 import { gitOk, makeRepo, runProbe, withTempDir } from "./_git_fixture.ts";
 
 Deno.test("parseRemoteUrl: every remote form gives the path as a lower-case project id", () => {

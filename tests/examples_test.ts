@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import meta from "../deno.json" with { type: "json" };
-import { describeConfigKeys } from "../src/config.ts";
-import { ERROR_HINTS } from "../src/errors.ts";
+import { describeConfigKeys } from "../src/setup/config.ts";
+import { ERROR_HINTS } from "../src/core/errors.ts";
 import { TOOL_NAMES } from "../src/mcp/tools.ts";
-import { builtinRegistry } from "../src/storage/adapters.ts";
+import { builtinRegistry } from "../src/storage/builtin.ts";
 import { run, type RunResult } from "./_git_fixture.ts";
 import { redisAvailable, startRedisServer } from "./_redis_server.ts";
 

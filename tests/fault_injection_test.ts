@@ -38,7 +38,7 @@ import {
   LOG_FILE_SUFFIX,
   type Scope,
   scopeToFileName,
-} from "../src/scope.ts";
+} from "../src/core/scope.ts";
 import {
   createBinding,
   readLeases,
@@ -46,7 +46,7 @@ import {
   signOff,
   signOn,
   startHeartbeat,
-} from "../src/session.ts";
+} from "../src/core/session.ts";
 import type { StorageAdapter } from "../src/storage/contract.ts";
 import { makeContext } from "./_inprocess.ts";
 import {

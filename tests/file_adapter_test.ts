@@ -1,17 +1,25 @@
 /** The local file adapter: the shared contract plus what only a file adapter has. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createFileAdapter, DEFAULT_BASE_PATH, fileAdapterFactory } from "../src/storage/file.ts";
+import {
+  createFileAdapter,
+  DEFAULT_BASE_PATH,
+  fileAdapterFactory,
+} from "../src/storage/file/adapter.ts";
 import type { AdapterLimits, Entry, StorageAdapter } from "../src/storage/contract.ts";
-import type { JsonValue } from "../src/json.ts";
+import type { JsonValue } from "../src/core/json.ts";
 import {
   fileNameToScope,
   isHashedFileName,
   LOG_FILE_SUFFIX,
   type Scope,
   scopeToFileName,
-} from "../src/scope.ts";
-import { AWKWARD_SCOPES, rejectsWithCode, runStorageContract } from "./storage_contract.ts";
+} from "../src/core/scope.ts";
+import {
+  AWKWARD_SCOPES,
+  rejectsWithCode,
+  runStorageContract,
+} from "../src/storage/testing/contract_suite.ts";
 
 const LIMITS: AdapterLimits = { maxValueBytes: 1024 * 1024 };
 
@@ -1038,7 +1046,7 @@ Deno.test("a log of expired short-lived keys compacts instead of growing for eve
 });
 
 Deno.test("a lock held too long (a stopped process) gives STORAGE_UNAVAILABLE instead of hanging", async () => {
-  const { withFileLock } = await import("../src/storage/_file_io.ts");
+  const { withFileLock } = await import("../src/storage/file/_io.ts");
   const dir = await Deno.makeTempDir();
   const lockPath = join(dir, "scope.json.lock");
   // A second open file description blocks on flock just like another process.

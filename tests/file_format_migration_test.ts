@@ -9,10 +9,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { createFileAdapter } from "../src/storage/file.ts";
+import { createFileAdapter } from "../src/storage/file/adapter.ts";
 import type { Entry, StorageAdapter } from "../src/storage/contract.ts";
-import { LOG_FILE_SUFFIX, type Scope, scopeToFileName } from "../src/scope.ts";
-import { rejectsWithCode } from "./storage_contract.ts";
+import { LOG_FILE_SUFFIX, type Scope, scopeToFileName } from "../src/core/scope.ts";
+import { rejectsWithCode } from "../src/storage/testing/contract_suite.ts";
 
 const LIMITS = { maxValueBytes: 1024 * 1024 };
 const LONG = "L".repeat(200);

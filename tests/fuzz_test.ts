@@ -25,8 +25,8 @@
  */
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
-import { fileNameToScope, isHashedFileName, LOG_FILE_SUFFIX } from "../src/scope.ts";
-import { type ProjectIdentity, resolveScope } from "../src/scope_names.ts";
+import { fileNameToScope, isHashedFileName, LOG_FILE_SUFFIX } from "../src/core/scope.ts";
+import { type ProjectIdentity, resolveScope } from "../src/core/scope_names.ts";
 import {
   createRng,
   makeProject,

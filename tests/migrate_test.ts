@@ -1,9 +1,9 @@
 /** export / import / migrate: every key with value, version, writer and expiry; idempotent; verified. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { isCoordinatorError } from "../src/errors.ts";
-import { exportAll, importAll, migrate, parseBackup } from "../src/migrate.ts";
-import { createFileAdapter } from "../src/storage/file.ts";
+import { isCoordinatorError } from "../src/core/errors.ts";
+import { exportAll, importAll, migrate, parseBackup } from "../src/storage/migrate.ts";
+import { createFileAdapter } from "../src/storage/file/adapter.ts";
 import { makeRepo } from "./_inprocess.ts";
 import { denoCacheDir } from "./_stdio_harness.ts";
 

@@ -1,6 +1,6 @@
 /** Credentials never survive into anything shown: URLs, parsed or not, and printed configs. */
 import assert from "node:assert/strict";
-import { redactSecrets, redactUrl } from "../src/redact.ts";
+import { redactSecrets, redactUrl } from "../src/core/redact.ts";
 
 Deno.test("redactUrl hides passwords even in URLs that do not parse", () => {
   for (

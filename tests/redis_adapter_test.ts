@@ -8,13 +8,13 @@
  */
 import assert from "node:assert/strict";
 import { createClient } from "redis";
-import { CoordinatorError, describeError, isCoordinatorError } from "../src/errors.ts";
+import { CoordinatorError, describeError, isCoordinatorError } from "../src/core/errors.ts";
 import type { AdapterLimits, Entry, StorageAdapter } from "../src/storage/contract.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "../src/storage/contract.ts";
-import { redactSecrets, redactUrl } from "../src/redact.ts";
-import { createRedisAdapter, redisAdapterFactory } from "../src/storage/redis.ts";
+import { redactSecrets, redactUrl } from "../src/core/redact.ts";
+import { createRedisAdapter, redisAdapterFactory } from "../src/storage/redis/adapter.ts";
 import { type RedisServer, skipRedisTests, startRedisServer } from "./_redis_server.ts";
-import { rejectsWithCode, runStorageContract } from "./storage_contract.ts";
+import { rejectsWithCode, runStorageContract } from "../src/storage/testing/contract_suite.ts";
 
 const ignore = skipRedisTests();
 const LIMITS: AdapterLimits = { maxValueBytes: DEFAULT_MAX_VALUE_BYTES };

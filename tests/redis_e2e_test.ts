@@ -6,9 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { migrate } from "../src/migrate.ts";
-import { createFileAdapter } from "../src/storage/file.ts";
-import { createRedisAdapter } from "../src/storage/redis.ts";
+import { migrate } from "../src/storage/migrate.ts";
+import { createFileAdapter } from "../src/storage/file/adapter.ts";
+import { createRedisAdapter } from "../src/storage/redis/adapter.ts";
 import { skipRedisTests, startRedisServer } from "./_redis_server.ts";
 import {
   closeAll,

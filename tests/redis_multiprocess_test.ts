@@ -4,7 +4,7 @@
  * server-side check-and-write has no race between processes.
  */
 import assert from "node:assert/strict";
-import { createRedisAdapter } from "../src/storage/redis.ts";
+import { createRedisAdapter } from "../src/storage/redis/adapter.ts";
 import { skipRedisTests, startRedisServer } from "./_redis_server.ts";
 import { readLines } from "./_lines.ts";
 

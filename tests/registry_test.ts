@@ -1,7 +1,7 @@
 /** The adapter registry: register, names, create, and a clear error for unknown names. */
 import assert from "node:assert/strict";
-import { isCoordinatorError } from "../src/errors.ts";
-import { builtinRegistry } from "../src/storage/adapters.ts";
+import { isCoordinatorError } from "../src/core/errors.ts";
+import { builtinRegistry } from "../src/storage/builtin.ts";
 import type { StorageAdapter } from "../src/storage/contract.ts";
 import { createRegistry } from "../src/storage/registry.ts";
 

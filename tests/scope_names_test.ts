@@ -1,8 +1,8 @@
 /** Relative scope names: this machine, project-wide, other machines, and back. */
 import assert from "node:assert/strict";
-import { isCoordinatorError } from "../src/errors.ts";
-import { projectScopesGlob, relativeScope, resolveScope } from "../src/scope_names.ts";
-import { matchGlob } from "../src/scope.ts";
+import { isCoordinatorError } from "../src/core/errors.ts";
+import { projectScopesGlob, relativeScope, resolveScope } from "../src/core/scope_names.ts";
+import { matchGlob } from "../src/core/scope.ts";
 
 const id = { machine: "box-1", project: "acme/widget" };
 

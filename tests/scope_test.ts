@@ -1,6 +1,6 @@
 /** Scope grammar: validation, the scope ↔ file name mapping and glob matching. */
 import assert from "node:assert/strict";
-import { isCoordinatorError } from "../src/errors.ts";
+import { isCoordinatorError } from "../src/core/errors.ts";
 import {
   fileNameToScope,
   globToRegExp,
@@ -13,7 +13,7 @@ import {
   scopeToFileName,
   validateKey,
   validateScope,
-} from "../src/scope.ts";
+} from "../src/core/scope.ts";
 
 function assertInvalid(fn: () => unknown, message?: RegExp): void {
   assert.throws(fn, (err: unknown) => {

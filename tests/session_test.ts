@@ -1,7 +1,7 @@
 /** Instances, leases, re-sign-on, switching, expiry, heartbeat and handoff, in the domain. */
 import assert from "node:assert/strict";
-import { isCoordinatorError } from "../src/errors.ts";
-import { git } from "../src/git.ts";
+import { isCoordinatorError } from "../src/core/errors.ts";
+import { git } from "../src/setup/git.ts";
 import {
   compareSessionIds,
   createBinding,
@@ -12,7 +12,7 @@ import {
   signOff,
   signOn,
   startHeartbeat,
-} from "../src/session.ts";
+} from "../src/core/session.ts";
 import { makeContext } from "./_inprocess.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -258,7 +258,7 @@ Deno.test("a handoff is stamped when first received, so a later session knows it
 Deno.test("a session paused past its lease learns of the loss on its next call", async () => {
   const h = await makeContext({ leaseTtlSeconds: 0.3 });
   try {
-    const { storeData } = await import("../src/state.ts");
+    const { storeData } = await import("../src/core/data.ts");
     const a = createBinding();
     await signOn(h.ctx, a);
     await sleep(450);

@@ -1,9 +1,9 @@
 /** The prompts `startup` and `sign-off`, built from live state. */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { buildContext, countTodos } from "../context.ts";
-import { isPlainObject, type JsonValue } from "../json.ts";
-import { resolveScope } from "../scope_names.ts";
-import { type SessionBinding, type SessionContext, sessionScope } from "../session.ts";
+import { buildContext, countTodos } from "../core/views.ts";
+import { isPlainObject, type JsonValue } from "../core/json.ts";
+import { resolveScope } from "../core/scope_names.ts";
+import { type SessionBinding, type SessionContext, sessionScope } from "../core/session.ts";
 
 function userText(text: string) {
   return { messages: [{ role: "user" as const, content: { type: "text" as const, text } }] };

@@ -1,9 +1,9 @@
 /** The resources: `session://context` and the `session://state/{session_id}` template. */
 import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
-import { buildContext, knownSessionIds, readSessionState } from "../context.ts";
-import { CoordinatorError, formatError } from "../errors.ts";
-import type { SessionBinding, SessionContext } from "../session.ts";
+import { buildContext, knownSessionIds, readSessionState } from "../core/views.ts";
+import { CoordinatorError, formatError } from "../core/errors.ts";
+import type { SessionBinding, SessionContext } from "../core/session.ts";
 
 /** The resource-not-found code of the 2025-11-25 spec. */
 const RESOURCE_NOT_FOUND = -32002;

@@ -1,6 +1,6 @@
 /** Turns domain results and errors into MCP tool results. */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { CoordinatorError, describeError, ERROR_HINTS, type ErrorCode } from "../errors.ts";
+import { CoordinatorError, describeError, ERROR_HINTS, type ErrorCode } from "../core/errors.ts";
 
 /** A success: the same JSON as structured content and as text. */
 export function toolResult(data: object): CallToolResult {

@@ -4,8 +4,8 @@
  */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import type { JsonValue } from "../json.ts";
-import { type SessionBinding, type SessionContext, signOff, signOn } from "../session.ts";
+import type { JsonValue } from "../core/json.ts";
+import { type SessionBinding, type SessionContext, signOff, signOn } from "../core/session.ts";
 import {
   deleteData,
   deleteScope,
@@ -13,7 +13,7 @@ import {
   listScopes,
   retrieveData,
   storeData,
-} from "../state.ts";
+} from "../core/data.ts";
 import { runTool, toolError } from "./results.ts";
 import * as s from "./schemas.ts";
 

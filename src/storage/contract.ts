@@ -2,7 +2,7 @@
  * The storage contract every adapter implements. Adapters know scopes, keys
  * and JSON values; they know nothing of sessions or MCP.
  *
- * Semantics every adapter must honour (tests/storage_contract.ts checks them):
+ * Semantics every adapter must honour (src/storage/testing/contract_suite.ts checks them):
  * - Scope and key names are validated (scope.ts); bad names throw INVALID_ARGUMENT.
  * - Every write gives the key a new version, an integer greater than any
  *   version the scope has handed out before, so a deleted and re-created key
@@ -19,7 +19,7 @@
  *   VALUE_TOO_LARGE; unreadable state throws CORRUPT_STATE naming the place;
  *   an unreachable backend throws STORAGE_UNAVAILABLE.
  */
-import type { JsonValue } from "../json.ts";
+import type { JsonValue } from "../core/json.ts";
 
 /** A stored value with its bookkeeping. */
 export interface Entry {

@@ -1,5 +1,5 @@
 /** The adapter registry: the only place that knows every adapter by name. */
-import { CoordinatorError } from "../errors.ts";
+import { CoordinatorError } from "../core/errors.ts";
 import type { AdapterContext, StorageAdapter } from "./contract.ts";
 
 /**

@@ -1,7 +1,7 @@
 /** Checks shared by every adapter on the arguments of a write. */
-import { CoordinatorError, invalidArgument } from "../errors.ts";
-import type { JsonValue } from "../json.ts";
-import { isPlainObject } from "../json.ts";
+import { CoordinatorError, invalidArgument } from "../core/errors.ts";
+import type { JsonValue } from "../core/json.ts";
+import { isPlainObject } from "../core/json.ts";
 import type { AdapterLimits, Entry } from "./contract.ts";
 
 /** Longest accepted TTL: ten years, far beyond any lease or claim. */

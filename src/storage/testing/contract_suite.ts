@@ -15,15 +15,15 @@ import {
   describeError,
   type ErrorCode,
   isCoordinatorError,
-} from "../src/errors.ts";
-import type { JsonValue } from "../src/json.ts";
+} from "../../core/errors.ts";
+import type { JsonValue } from "../../core/json.ts";
 import {
   type AdapterLimits,
   DEFAULT_MAX_VALUE_BYTES,
   type Entry,
   type StorageAdapter,
-} from "../src/storage/contract.ts";
-import { MAX_TTL_SECONDS } from "../src/storage/values.ts";
+} from "../contract.ts";
+import { MAX_TTL_SECONDS } from "../values.ts";
 
 /**
  * Builds a fresh, empty adapter. `now` is a clock in epoch ms the adapter

@@ -3,9 +3,9 @@
  * (export / import). Entries keep their value, version, timestamps, writer and
  * expiry, so claims and compare-and-set keep working after a move.
  */
-import { CoordinatorError } from "./errors.ts";
-import { isPlainObject, type JsonValue } from "./json.ts";
-import type { Entry, StorageAdapter } from "./storage/contract.ts";
+import { CoordinatorError } from "../core/errors.ts";
+import { isPlainObject, type JsonValue } from "../core/json.ts";
+import type { Entry, StorageAdapter } from "./contract.ts";
 
 /** The backup file format. */
 export interface BackupFile {

@@ -3,10 +3,10 @@
  * SIGINT/SIGTERM to a shutdown that releases the instance at once, so a
  * client that quits never leaves its instance held until the lease expires.
  */
-import { createBinding, release, type SessionContext, startHeartbeat } from "../session.ts";
-import { describeError } from "../errors.ts";
+import { createBinding, release, type SessionContext, startHeartbeat } from "../core/session.ts";
+import { describeError } from "../core/errors.ts";
 import { createLineTransport } from "./line_transport.ts";
-import { createMcpServer } from "./server.ts";
+import { createMcpServer } from "../mcp/server.ts";
 
 /** Serves MCP over this process's stdin/stdout until the client leaves or a signal arrives. */
 export async function serveStdio(

@@ -10,9 +10,9 @@
  *
  * file.ts converts such a file into a format-2 log on the scope's first write.
  */
-import { isPlainObject, type JsonValue } from "../json.ts";
-import { type Scope, validateScope } from "../scope.ts";
-import { corrupt, type StoredKey } from "./_file_log.ts";
+import { isPlainObject, type JsonValue } from "../../core/json.ts";
+import { type Scope, validateScope } from "../../core/scope.ts";
+import { corrupt, type StoredKey } from "./_log.ts";
 
 /** The format-1 version number. */
 export const LEGACY_FORMAT = 1;

@@ -1,5 +1,5 @@
 /** The version, read from deno.json at build time so compiled binaries carry it. */
-import meta from "../deno.json" with { type: "json" };
+import meta from "../../deno.json" with { type: "json" };
 
 /** This release's version. */
 export const VERSION: string = meta.version;

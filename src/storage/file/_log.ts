@@ -22,9 +22,9 @@
  *
  * This module only parses and serializes; file.ts does the I/O.
  */
-import { CoordinatorError } from "../errors.ts";
-import { isPlainObject, type JsonValue } from "../json.ts";
-import { validateKey, validateScope } from "../scope.ts";
+import { CoordinatorError } from "../../core/errors.ts";
+import { isPlainObject, type JsonValue } from "../../core/json.ts";
+import { validateKey, validateScope } from "../../core/scope.ts";
 
 /** The on-disk format version of a scope log. */
 export const LOG_FORMAT = 2;

@@ -12,7 +12,7 @@ import { CoordinatorError, invalidArgument, isCoordinatorError } from "./errors.
 import type { JsonObject, JsonValue } from "./json.ts";
 import { isPlainObject } from "./json.ts";
 import { type ProjectIdentity, resolveScope } from "./scope_names.ts";
-import type { StorageAdapter } from "./storage/contract.ts";
+import type { StorageAdapter } from "../storage/contract.ts";
 
 /** Where a session works: its worktree path, branch and HEAD commit. */
 export interface WorkTreeInfo {

@@ -34,8 +34,8 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { CoordinatorError, invalidArgument } from "../errors.ts";
-import type { JsonValue } from "../json.ts";
+import { CoordinatorError, invalidArgument } from "../../core/errors.ts";
+import type { JsonValue } from "../../core/json.ts";
 import {
   fileNameToScope,
   globToRegExp,
@@ -46,7 +46,7 @@ import {
   scopeToFileName,
   validateKey,
   validateScope,
-} from "../scope.ts";
+} from "../../core/scope.ts";
 import type {
   AdapterLimits,
   DeleteOptions,
@@ -55,15 +55,15 @@ import type {
   StorageAdapter,
   StoreOptions,
   StoreResult,
-} from "./contract.ts";
-import type { AdapterFactory } from "./registry.ts";
+} from "../contract.ts";
+import type { AdapterFactory } from "../registry.ts";
 import {
   checkIfVersion,
   checkRestoredEntry,
   encodeValue,
   expiryFromTtl,
   versionConflict,
-} from "./values.ts";
+} from "../values.ts";
 import {
   createKeyedMutex,
   ioUnavailable,
@@ -72,7 +72,7 @@ import {
   sweepStaleTempFiles,
   withFileLock,
   writeAllSync,
-} from "./_file_io.ts";
+} from "./_io.ts";
 import {
   applyRecord,
   buildSnapshot,
@@ -86,9 +86,9 @@ import {
   newLogState,
   type StoredKey,
   valueOf,
-} from "./_file_log.ts";
-import { type LegacyScope, parseLegacyFile } from "./_file_v1.ts";
-import { createLogCache } from "./_file_cache.ts";
+} from "./_log.ts";
+import { type LegacyScope, parseLegacyFile } from "./_v1.ts";
+import { createLogCache } from "./_cache.ts";
 
 /** Options of createFileAdapter. */
 export interface FileAdapterOptions {

@@ -4,7 +4,7 @@
  * an offset. Nothing here knows scopes or the file format.
  */
 import { join } from "node:path";
-import { CoordinatorError } from "../errors.ts";
+import { CoordinatorError } from "../../core/errors.ts";
 
 /** Runs async jobs one after another per key, and lets a caller wait for all of them. */
 export interface KeyedMutex {

@@ -12,9 +12,9 @@
  * its header line compared with the cached one: the header carries a random
  * file id, so a replaced file never matches.
  */
-import { CoordinatorError } from "../errors.ts";
-import { ioUnavailable, readAtSync } from "./_file_io.ts";
-import { applyLines, corrupt, type LogState, newLogState } from "./_file_log.ts";
+import { CoordinatorError } from "../../core/errors.ts";
+import { ioUnavailable, readAtSync } from "./_io.ts";
+import { applyLines, corrupt, type LogState, newLogState } from "./_log.ts";
 
 /** An open handle on a log file (read + append when the file allows writing). */
 export interface Pin {

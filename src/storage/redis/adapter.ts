@@ -22,10 +22,10 @@ import {
   TimeoutError,
 } from "redis";
 import { z } from "zod";
-import { redactUrl } from "../redact.ts";
-import { CoordinatorError } from "../errors.ts";
-import type { JsonValue } from "../json.ts";
-import { globToRegExp, validateKey, validateScope } from "../scope.ts";
+import { redactUrl } from "../../core/redact.ts";
+import { CoordinatorError } from "../../core/errors.ts";
+import type { JsonValue } from "../../core/json.ts";
+import { globToRegExp, validateKey, validateScope } from "../../core/scope.ts";
 import type {
   AdapterLimits,
   DeleteOptions,
@@ -34,8 +34,8 @@ import type {
   StorageAdapter,
   StoreOptions,
   StoreResult,
-} from "./contract.ts";
-import type { AdapterFactory } from "./registry.ts";
+} from "../contract.ts";
+import type { AdapterFactory } from "../registry.ts";
 import {
   DELETE,
   DELETE_SCOPE,
@@ -44,14 +44,14 @@ import {
   type LuaScript,
   RESTORE,
   STORE,
-} from "./redis_scripts.ts";
+} from "./scripts.ts";
 import {
   checkIfVersion,
   checkRestoredEntry,
   encodeValue,
   expiryFromTtl,
   versionConflict,
-} from "./values.ts";
+} from "../values.ts";
 
 /** Options of createRedisAdapter. */
 export interface RedisAdapterOptions {

@@ -7,9 +7,9 @@
  */
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
-import { CoordinatorError } from "./errors.ts";
-import { deepMerge, isPlainObject } from "./json.ts";
-import { DEFAULT_MAX_VALUE_BYTES } from "./storage/contract.ts";
+import { CoordinatorError } from "../core/errors.ts";
+import { deepMerge, isPlainObject } from "../core/json.ts";
+import { DEFAULT_MAX_VALUE_BYTES } from "../storage/contract.ts";
 
 /** The validated configuration. */
 export interface Config {
