@@ -12,7 +12,8 @@
  */
 import { join, resolve } from "node:path";
 import type { JsonValue } from "../src/core/json.ts";
-import { type Scope, scopeToFileName, validateScope } from "../src/core/scope.ts";
+import { type Scope, validateScope } from "../src/core/scope.ts";
+import { scopeToFileName } from "../src/storage/file/names.ts";
 import { builtinRegistry } from "../src/storage/builtin.ts";
 import { DEFAULT_BASE_PATH } from "../src/storage/file/adapter.ts";
 import { type Conn, connect, type ServerCommand } from "./_mcp.ts";

@@ -32,13 +32,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { type Scope } from "../src/core/scope.ts";
 import {
   fileNameToScope,
   isHashedFileName,
   LOG_FILE_SUFFIX,
-  type Scope,
   scopeToFileName,
-} from "../src/core/scope.ts";
+} from "../src/storage/file/names.ts";
 import {
   createBinding,
   readLeases,

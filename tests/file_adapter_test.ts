@@ -8,13 +8,13 @@ import {
 } from "../src/storage/file/adapter.ts";
 import type { AdapterLimits, Entry, StorageAdapter } from "../src/storage/contract.ts";
 import type { JsonValue } from "../src/core/json.ts";
+import { type Scope } from "../src/core/scope.ts";
 import {
   fileNameToScope,
   isHashedFileName,
   LOG_FILE_SUFFIX,
-  type Scope,
   scopeToFileName,
-} from "../src/core/scope.ts";
+} from "../src/storage/file/names.ts";
 import {
   AWKWARD_SCOPES,
   rejectsWithCode,

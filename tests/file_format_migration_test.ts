@@ -11,7 +11,8 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { createFileAdapter } from "../src/storage/file/adapter.ts";
 import type { Entry, StorageAdapter } from "../src/storage/contract.ts";
-import { LOG_FILE_SUFFIX, type Scope, scopeToFileName } from "../src/core/scope.ts";
+import { type Scope } from "../src/core/scope.ts";
+import { LOG_FILE_SUFFIX, scopeToFileName } from "../src/storage/file/names.ts";
 import { rejectsWithCode } from "../src/storage/testing/contract_suite.ts";
 
 const LIMITS = { maxValueBytes: 1024 * 1024 };

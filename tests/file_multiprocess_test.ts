@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createFileAdapter } from "../src/storage/file/adapter.ts";
-import { LOG_FILE_SUFFIX, type Scope, scopeToFileName } from "../src/core/scope.ts";
+import { type Scope } from "../src/core/scope.ts";
+import { LOG_FILE_SUFFIX, scopeToFileName } from "../src/storage/file/names.ts";
 import { readLines } from "./_lines.ts";
 
 const WRITER = new URL("./fixtures/file_writer.ts", import.meta.url).pathname;

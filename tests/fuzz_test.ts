@@ -25,7 +25,7 @@
  */
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
-import { fileNameToScope, isHashedFileName, LOG_FILE_SUFFIX } from "../src/core/scope.ts";
+import { fileNameToScope, isHashedFileName, LOG_FILE_SUFFIX } from "../src/storage/file/names.ts";
 import { type ProjectIdentity, resolveScope } from "../src/core/scope_names.ts";
 import {
   createRng,

@@ -2,18 +2,20 @@
 import assert from "node:assert/strict";
 import { isCoordinatorError } from "../src/core/errors.ts";
 import {
-  fileNameToScope,
   globToRegExp,
-  isHashedFileName,
-  LEGACY_FILE_SUFFIX,
-  LOG_FILE_SUFFIX,
   matchGlob,
   MAX_NAME_CHARS,
   type Scope,
-  scopeToFileName,
   validateKey,
   validateScope,
 } from "../src/core/scope.ts";
+import {
+  fileNameToScope,
+  isHashedFileName,
+  LEGACY_FILE_SUFFIX,
+  LOG_FILE_SUFFIX,
+  scopeToFileName,
+} from "../src/storage/file/names.ts";
 
 function assertInvalid(fn: () => unknown, message?: RegExp): void {
   assert.throws(fn, (err: unknown) => {

@@ -36,17 +36,14 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { CoordinatorError, invalidArgument } from "../../core/errors.ts";
 import type { JsonValue } from "../../core/json.ts";
+import { globToRegExp, type Scope, validateKey, validateScope } from "../../core/scope.ts";
 import {
   fileNameToScope,
-  globToRegExp,
   isHashedFileName,
   LEGACY_FILE_SUFFIX,
   LOG_FILE_SUFFIX,
-  type Scope,
   scopeToFileName,
-  validateKey,
-  validateScope,
-} from "../../core/scope.ts";
+} from "./names.ts";
 import type {
   AdapterLimits,
   DeleteOptions,
