@@ -24,7 +24,7 @@ import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 import { readWorkTree } from "../src/setup/git.ts";
 import { createMcpServer } from "../src/mcp/server.ts";
-import { createBinding, type SessionContext } from "../src/core/session.ts";
+import { createBinding, type SessionContext } from "../src/core/session/mod.ts";
 import { retrieveData, storeData } from "../src/core/data.ts";
 import { withFileLock } from "../src/storage/file/_io.ts";
 import { createFileAdapter } from "../src/storage/file/adapter.ts";

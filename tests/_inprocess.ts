@@ -7,7 +7,11 @@ import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { join } from "node:path";
 import { readWorkTree } from "../src/setup/git.ts";
 import { createMcpServer } from "../src/mcp/server.ts";
-import { createBinding, type SessionBinding, type SessionContext } from "../src/core/session.ts";
+import {
+  createBinding,
+  type SessionBinding,
+  type SessionContext,
+} from "../src/core/session/mod.ts";
 import { createFileAdapter } from "../src/storage/file/adapter.ts";
 
 /** A temp git repo with one commit on branch main. */

@@ -46,7 +46,7 @@ import {
   signOff,
   signOn,
   startHeartbeat,
-} from "../src/core/session.ts";
+} from "../src/core/session/mod.ts";
 import type { StorageAdapter } from "../src/storage/contract.ts";
 import { makeContext } from "./_inprocess.ts";
 import {

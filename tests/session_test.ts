@@ -12,7 +12,7 @@ import {
   signOff,
   signOn,
   startHeartbeat,
-} from "../src/core/session.ts";
+} from "../src/core/session/mod.ts";
 import { makeContext } from "./_inprocess.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

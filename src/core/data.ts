@@ -12,7 +12,7 @@ import {
   liveSession,
   type SessionBinding,
   type SessionContext,
-} from "./session.ts";
+} from "./session/mod.ts";
 
 /** Result of store_data. */
 export interface StoreDataResult {

@@ -17,7 +17,7 @@ import {
   type SessionBinding,
   type SessionContext,
   sessionScope,
-} from "./session.ts";
+} from "./session/mod.ts";
 
 /** One instance in the context view. */
 export interface InstanceStatus {

@@ -3,7 +3,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { buildContext, countTodos } from "../core/views.ts";
 import { isPlainObject, type JsonValue } from "../core/json.ts";
 import { resolveScope } from "../core/scope_names.ts";
-import { type SessionBinding, type SessionContext, sessionScope } from "../core/session.ts";
+import { type SessionBinding, type SessionContext, sessionScope } from "../core/session/mod.ts";
 
 function userText(text: string) {
   return { messages: [{ role: "user" as const, content: { type: "text" as const, text } }] };

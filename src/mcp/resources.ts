@@ -3,7 +3,7 @@ import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/serv
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { buildContext, knownSessionIds, readSessionState } from "../core/views.ts";
 import { CoordinatorError, formatError } from "../core/errors.ts";
-import type { SessionBinding, SessionContext } from "../core/session.ts";
+import type { SessionBinding, SessionContext } from "../core/session/mod.ts";
 
 /** The resource-not-found code of the 2025-11-25 spec. */
 const RESOURCE_NOT_FOUND = -32002;

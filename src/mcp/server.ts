@@ -1,6 +1,6 @@
 /** Builds one McpServer for one binding: tools, resources, prompts, instructions. */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { SessionBinding, SessionContext } from "../core/session.ts";
+import type { SessionBinding, SessionContext } from "../core/session/mod.ts";
 import { INSTRUCTIONS } from "./instructions.ts";
 import { registerPrompts } from "./prompts.ts";
 import { registerResources } from "./resources.ts";

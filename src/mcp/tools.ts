@@ -5,7 +5,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { JsonValue } from "../core/json.ts";
-import { type SessionBinding, type SessionContext, signOff, signOn } from "../core/session.ts";
+import { type SessionBinding, type SessionContext, signOff, signOn } from "../core/session/mod.ts";
 import {
   deleteData,
   deleteScope,

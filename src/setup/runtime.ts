@@ -5,7 +5,7 @@
 import { type Config, loadConfig, type LoadedConfig } from "./config.ts";
 import { detectMachineId, detectProject, findProjectRoot } from "./detect.ts";
 import { readWorkTree } from "./git.ts";
-import type { SessionContext } from "../core/session.ts";
+import type { SessionContext } from "../core/session/mod.ts";
 import type { AdapterRegistry } from "../storage/registry.ts";
 
 /** Where start-up looks for things. */

@@ -3,7 +3,12 @@
  * SIGINT/SIGTERM to a shutdown that releases the instance at once, so a
  * client that quits never leaves its instance held until the lease expires.
  */
-import { createBinding, release, type SessionContext, startHeartbeat } from "../core/session.ts";
+import {
+  createBinding,
+  release,
+  type SessionContext,
+  startHeartbeat,
+} from "../core/session/mod.ts";
 import { describeError } from "../core/errors.ts";
 import { createLineTransport } from "./line_transport.ts";
 import { createMcpServer } from "../mcp/server.ts";

@@ -1,0 +1,104 @@
+/** The records and bindings of sessions: what is stored, what is held, what is returned. */
+import type { ProjectIdentity } from "../scope_names.ts";
+import type { StorageAdapter } from "../../storage/contract.ts";
+
+/** Where a session works: its worktree path, branch and HEAD commit. */
+export interface WorkTreeInfo {
+  path: string;
+  branch: string | null;
+  head: string | null;
+}
+
+/** What every session of one server shares. */
+export interface SessionContext {
+  storage: StorageAdapter;
+  identity: ProjectIdentity;
+  leaseTtlSeconds: number;
+  /** Cap on auto-numbered instances; undefined means the pool grows as needed. */
+  maxInstances?: number;
+  /** Reads the session's worktree (path, branch, HEAD) when asked. */
+  workTree: () => Promise<WorkTreeInfo>;
+  /** Milliseconds since the epoch; injectable for tests. */
+  now: () => number;
+  /** Process id recorded in the lease, so a human can find the holder. */
+  pid: number;
+}
+
+/** The instance a binding holds, as last written. */
+export interface HeldInstance {
+  sessionId: string;
+  /** Storage version of the lease record; renewals compare-and-set on it. */
+  version: number;
+  lease: LeaseRecord;
+}
+
+/** Who is calling: one per stdio process or per HTTP client. */
+export interface SessionBinding {
+  held: HeldInstance | null;
+  /** Why the last lease was lost, shown by NOT_SIGNED_ON until the next sign_on. */
+  lostReason: string | null;
+  /**
+   * sign_on and sign_off of one binding run one at a time: a client may send
+   * two at once, and interleaved claims would leave an instance held that the
+   * binding no longer knows about.
+   */
+  turn: Promise<unknown>;
+}
+
+/** The lease record stored for a held instance. */
+export interface LeaseRecord {
+  session_id: string;
+  machine: string;
+  pid: number;
+  worktree: string;
+  branch: string | null;
+  since: string;
+  last_seen: string;
+  lease_expires_at: string;
+}
+
+/** A handoff left by sign_off for the next session of the same instance. */
+export interface Handoff {
+  session_id: string;
+  machine: string;
+  summary: string | null;
+  next_steps: string[];
+  signed_off_at: string;
+  worktree: string;
+  branch: string | null;
+  commit: string | null;
+  /** When a session first signed on and received this handoff; absent until then. */
+  received_at?: string;
+  /** The process that received it, to tell a crashed receiver from a live one. */
+  received_by_pid?: number;
+}
+
+/** A live session as others see it. */
+export interface ActiveSession {
+  session_id: string;
+  machine: string;
+  since: string;
+  last_seen: string;
+  lease_expires_at: string;
+  worktree: string;
+  branch: string | null;
+}
+
+/** What sign_on returns. */
+export interface SignOnResult {
+  machine: string;
+  project: string;
+  session_id: string;
+  full_scope_prefix: string;
+  lease_expires_at: string;
+  /** "claimed" for a new claim, "renewed" when this binding already held it. */
+  claim: "claimed" | "renewed";
+  handoff: Handoff | null;
+  active_sessions: ActiveSession[];
+}
+
+/** Scope (relative) of the project-wide leases. */
+export const INSTANCES_SCOPE = "@project:instances";
+
+/** Scope (relative) of the project-wide handoffs. */
+export const HANDOFFS_SCOPE = "@project:handoffs";
