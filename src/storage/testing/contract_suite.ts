@@ -19,22 +19,46 @@ import {
 import type { JsonValue } from "../../core/json.ts";
 import {
   type AdapterLimits,
+  type BatchOp,
+  type Change,
   DEFAULT_MAX_VALUE_BYTES,
   type Entry,
+  type Guard,
+  MAX_BATCH_OPS,
   type StorageAdapter,
+  versionSeed,
 } from "../contract.ts";
-import { MAX_TTL_SECONDS } from "../values.ts";
+import { isGuardFailure, MAX_TTL_SECONDS } from "../values.ts";
+
+/** What MakeAdapter gives a contract test. */
+export interface AdapterUnderTest {
+  adapter: StorageAdapter;
+  /**
+   * Opens another handle on the same backend, as another process (or
+   * machine) would: it must see the first handle's writes and changes.
+   * The suite closes every handle it opens.
+   */
+  open: () => Promise<StorageAdapter>;
+  /**
+   * Empties the backend behind the handles' backs, as a server restarted
+   * without persistence or a deleted state directory does. Omit when the
+   * backend cannot be wiped; the wipe tests then do not run.
+   */
+  wipe?: () => Promise<void>;
+  /** Closes the adapter and removes everything it created. */
+  cleanup: () => Promise<void>;
+}
 
 /**
  * Builds a fresh, empty adapter. `now` is a clock in epoch ms the adapter
- * should use for expiry when it can (adapters whose backend keeps its own
- * clock, like Redis, ignore it; the suite then waits in real time).
- * `cleanup` must close the adapter and remove everything it created.
+ * should use for expiry and times when it can (adapters whose backend keeps
+ * its own clock, like Redis, may ignore it; the suite then waits in real
+ * time), for every handle it opens.
  */
 export type MakeAdapter = (
   limits: AdapterLimits,
   now?: () => number,
-) => Promise<{ adapter: StorageAdapter; cleanup: () => Promise<void> }>;
+) => Promise<AdapterUnderTest>;
 
 /** A clock that runs with real time but can be moved forward by the test. */
 interface TestClock {
@@ -44,6 +68,9 @@ interface TestClock {
 
 interface Ctx {
   adapter: StorageAdapter;
+  /** Another handle on the same backend (opened on first use). */
+  other: () => Promise<StorageAdapter>;
+  wipe: (() => Promise<void>) | undefined;
   clock: TestClock;
   t: Deno.TestContext;
 }
@@ -114,11 +141,18 @@ export function runStorageContract(name: string, makeAdapter: MakeAdapter): void
           skew += ms;
         },
       };
-      const { adapter, cleanup } = await makeAdapter(limits, clock.now);
+      const made = await makeAdapter(limits, clock.now);
+      const handles: StorageAdapter[] = [];
+      let second: Promise<StorageAdapter> | null = null;
+      const other = () => {
+        second ??= made.open().then((h) => (handles.push(h), h));
+        return second;
+      };
       try {
-        await fn({ adapter, clock, t });
+        await fn({ adapter: made.adapter, other, wipe: made.wipe, clock, t });
       } finally {
-        await cleanup();
+        for (const h of handles) await h.close().catch(() => {});
+        await made.cleanup();
       }
     });
   }
@@ -406,10 +440,10 @@ export function runStorageContract(name: string, makeAdapter: MakeAdapter): void
     });
   });
 
-  contract("deleteScope removes everything and restarts versions", async ({ adapter }) => {
-    const first = (await adapter.store("ds", "a", 1)).version;
+  contract("deleteScope removes everything; versions still grow", async ({ adapter }) => {
+    await adapter.store("ds", "a", 1);
     await adapter.store("ds", "b", 2);
-    await adapter.store("ds", "a", 3);
+    const last = (await adapter.store("ds", "a", 3)).version;
     await adapter.store("keep", "a", 1);
     assert.equal(await adapter.deleteScope("ds"), true);
     assert.equal(await adapter.retrieve("ds", "a"), null);
@@ -417,7 +451,8 @@ export function runStorageContract(name: string, makeAdapter: MakeAdapter): void
     assert.deepEqual(await adapter.listScopes(), ["keep"]);
     assert.equal(await adapter.deleteScope("ds"), false, "already gone");
     assert.equal(await adapter.deleteScope("never-existed"), false);
-    assert.equal((await adapter.store("ds", "a", 4)).version, first, "versions restart");
+    const after = (await adapter.store("ds", "a", 4)).version;
+    assert.ok(after > last, `a version after deleteScope (${after}) is above ${last}`);
     assert.equal((await adapter.retrieve("keep", "a"))?.value, 1, "other scopes untouched");
     await adapter.delete("ds", "a");
     assert.equal(await adapter.deleteScope("ds"), false, "a scope with no live key");
@@ -543,6 +578,7 @@ export function runStorageContract(name: string, makeAdapter: MakeAdapter): void
       updatedAt: "2024-05-01T12:00:00.000Z",
       updatedBy: "claude_7",
       expiresAt: null,
+      heldBy: null,
     };
     await t.step("the entry reads back as it was exported", async () => {
       assert.equal(await adapter.restore("rs", "k", entry), true);
@@ -601,6 +637,7 @@ export function runStorageContract(name: string, makeAdapter: MakeAdapter): void
       updatedAt: "2024-05-01T12:00:00.000Z",
       updatedBy: null,
       expiresAt: null,
+      heldBy: null,
     };
     await rejectsWithCode(() => adapter.restore("big", "k", entry), "VALUE_TOO_LARGE");
     assert.equal(await adapter.restore("big", "k", { ...entry, value: "x".repeat(62) }), true);
@@ -627,5 +664,313 @@ export function runStorageContract(name: string, makeAdapter: MakeAdapter): void
     }
     await Promise.all(Array.from({ length: 8 }, () => increment(5)));
     assert.equal((await adapter.retrieve("conc", "counter"))?.value, 40);
+  });
+
+  contract("versions start from the clock and never repeat, even after a wipe", async (c) => {
+    const { adapter, clock, t } = c;
+    const before = clock.now();
+    const first = (await adapter.store("seed", "a", 1)).version;
+    assert.ok(
+      first > versionSeed(before - 1_000),
+      `the first version of a new scope (${first}) is seeded from the clock`,
+    );
+    assert.ok(first < Number.MAX_SAFE_INTEGER);
+    if (c.wipe === undefined) return;
+    const other = await c.other();
+    const second = (await other.store("seed", "a", 2)).version;
+    await other.store("seed", "b", 1);
+    const held = (await adapter.retrieve("seed", "a"))!.version;
+    await c.wipe();
+    // A real wipe (a restart, a deleted directory) takes far longer than this.
+    clock.advance(5);
+    await t.step("the wiped keys are gone for every handle", async () => {
+      assert.equal(await adapter.retrieve("seed", "a"), null);
+      assert.equal(await other.retrieve("seed", "b"), null);
+      assert.deepEqual(await other.listScopes("seed"), []);
+    });
+    await t.step("new versions are above every version before the wipe", async () => {
+      const mine = (await adapter.store("seed", "a", 3)).version;
+      const theirs = (await other.store("seed", "c", 3)).version;
+      assert.ok(mine > second && theirs > second, `${mine} and ${theirs} above ${second}`);
+    });
+    await t.step("a version read before the wipe matches nothing after it", async () => {
+      const err = await rejectsWithCode(
+        () => other.store("seed", "a", "stale", { ifVersion: held }),
+        "VERSION_CONFLICT",
+      );
+      assert.notEqual(err.details.current_version, held);
+      await rejectsWithCode(
+        () => other.delete("seed", "a", { ifVersion: held }),
+        "VERSION_CONFLICT",
+      );
+      assert.equal((await adapter.retrieve("seed", "a"))?.value, 3);
+    });
+  });
+
+  contract("a guard fences a write on another key, atomically", async (c) => {
+    const { adapter, clock, t } = c;
+    const guard: Guard = { scope: "g:leases", key: "claude_1", field: "grant", equals: "A" };
+    await adapter.store("g:leases", "claude_1", { grant: "A", pid: 1 });
+    await t.step("a write lands while the guard holds", async () => {
+      await adapter.store("g:data", "k", 1, { guard });
+      assert.equal((await adapter.retrieve("g:data", "k"))?.value, 1);
+      await adapter.store("g:leases", "other", 1, { guard }); // the guard's own scope too
+    });
+    const refused = async (what: string, fn: () => Promise<unknown>) => {
+      let err: unknown;
+      try {
+        await fn();
+      } catch (e) {
+        err = e;
+      }
+      assert.ok(
+        isGuardFailure(err),
+        `${what}: expected a guard failure, got ${describeError(err)}`,
+      );
+    };
+    await t.step("a guard that does not hold refuses every kind of write", async () => {
+      const wrong = { ...guard, equals: "B" };
+      await refused("store", () => adapter.store("g:data", "k", 2, { guard: wrong }));
+      await refused("store, new key", () => adapter.store("g:data", "n", 2, { guard: wrong }));
+      await refused("delete", () => adapter.delete("g:data", "k", { guard: wrong }));
+      await refused("deleteScope", () => adapter.deleteScope("g:data", { guard: wrong }));
+      await refused(
+        "writeBatch",
+        () => adapter.writeBatch("g:data", [{ op: "set", key: "k", value: 3 }], { guard: wrong }),
+      );
+      await refused(
+        "absent key",
+        () => adapter.store("g:data", "k", 2, { guard: { ...guard, key: "nobody" } }),
+      );
+      await refused(
+        "absent field",
+        () => adapter.store("g:data", "k", 2, { guard: { ...guard, field: "nope" } }),
+      );
+      const entry = await adapter.retrieve("g:data", "k");
+      assert.equal(entry?.value, 1, "nothing was written");
+      assert.equal(await adapter.retrieve("g:data", "n"), null);
+    });
+    await t.step("only a string equal to `equals` holds", async () => {
+      await adapter.store("g:leases", "typed", { grant: 7, list: ["A"] });
+      await refused(
+        "number",
+        () => adapter.store("g:data", "k", 2, { guard: { ...guard, key: "typed", equals: "7" } }),
+      );
+      await adapter.store("g:leases", "scalar", "A");
+      await refused(
+        "not an object",
+        () => adapter.store("g:data", "k", 2, { guard: { ...guard, key: "scalar" } }),
+      );
+    });
+    await t.step("another handle taking over the guard key fences this one", async () => {
+      const other = await c.other();
+      await other.store("g:leases", "claude_1", { grant: "B" });
+      await refused("after a takeover", () => adapter.store("g:data", "k", 9, { guard }));
+      await other.store("g:data", "k", 10, { guard: { ...guard, equals: "B" } });
+      assert.equal((await adapter.retrieve("g:data", "k"))?.value, 10);
+    });
+    await t.step("an expired guard key holds no more", async () => {
+      await adapter.store("g:leases", "claude_1", { grant: "A" }, { ttlSeconds: 0.5 });
+      await adapter.store("g:data", "k", 11, { guard });
+      clock.advance(1_000);
+      if (await adapter.retrieve("g:leases", "claude_1") !== null) {
+        await new Promise((r) => setTimeout(r, 1_000)); // an adapter on real time
+      }
+      await refused("expired", () => adapter.store("g:data", "k", 12, { guard }));
+      assert.equal((await adapter.retrieve("g:data", "k"))?.value, 11);
+    });
+    await t.step("a malformed guard is INVALID_ARGUMENT", async () => {
+      await rejectsWithCode(
+        () => adapter.store("g:data", "k", 1, { guard: { ...guard, field: "" } }),
+        "INVALID_ARGUMENT",
+      );
+      await rejectsWithCode(
+        () => adapter.store("g:data", "k", 1, { guard: { ...guard, scope: "" } }),
+        "INVALID_ARGUMENT",
+      );
+    });
+  });
+
+  contract("writeBatch applies every write of one scope or none", async ({ adapter, t }) => {
+    await adapter.store("b", "c", "to delete");
+    const results = await adapter.writeBatch("b", [
+      { op: "set", key: "a", value: { n: 1 } },
+      { op: "set", key: "b", value: 2, ifVersion: 0, ttlSeconds: 60, heldBy: "h" },
+      { op: "delete", key: "c" },
+      { op: "delete", key: "never" },
+    ], { updatedBy: "claude_1" });
+    await t.step("results follow the ops", async () => {
+      assert.equal(results.length, 4);
+      const [a, b, c, d] = results;
+      assert.ok(a.op === "set" && b.op === "set");
+      assert.ok(b.version > a.version, "versions grow within a batch");
+      assert.equal(a.expiresAt, null);
+      assert.ok(b.expiresAt !== null);
+      assert.deepEqual(c, { op: "delete", deleted: true });
+      assert.deepEqual(d, { op: "delete", deleted: false });
+      const entry = await adapter.retrieve("b", "b");
+      assert.equal(entry?.version, b.version);
+      assert.equal(entry?.updatedBy, "claude_1");
+      assert.equal(entry?.heldBy, "h");
+      assert.deepEqual(await adapter.listKeys("b"), ["a", "b"]);
+    });
+    await t.step("one failed condition applies nothing", async () => {
+      const before = await adapter.listEntries("b");
+      const err = await rejectsWithCode(
+        () =>
+          adapter.writeBatch("b", [
+            { op: "set", key: "a", value: "changed" },
+            { op: "set", key: "new", value: 1, ifVersion: 0 },
+            { op: "set", key: "b", value: "changed", ifVersion: 1 },
+          ]),
+        "VERSION_CONFLICT",
+      );
+      assert.equal(err.details.key, "b");
+      assert.deepEqual(await adapter.listEntries("b"), before);
+      await rejectsWithCode(
+        () => adapter.writeBatch("b", [{ op: "delete", key: "a", ifVersion: 1 }]),
+        "VERSION_CONFLICT",
+      );
+      assert.deepEqual(await adapter.listEntries("b"), before);
+    });
+    await t.step("bad batches are INVALID_ARGUMENT and write nothing", async () => {
+      const before = await adapter.listEntries("b");
+      const twice: BatchOp[] = [{ op: "set", key: "x", value: 1 }, { op: "delete", key: "x" }];
+      await rejectsWithCode(() => adapter.writeBatch("b", twice), "INVALID_ARGUMENT");
+      const many: BatchOp[] = Array.from(
+        { length: MAX_BATCH_OPS + 1 },
+        (_, i) => ({ op: "set", key: `k${i}`, value: i }),
+      );
+      await rejectsWithCode(() => adapter.writeBatch("b", many), "INVALID_ARGUMENT");
+      await rejectsWithCode(
+        () => adapter.writeBatch("b", [{ op: "set", key: "", value: 1 }]),
+        "INVALID_ARGUMENT",
+      );
+      await rejectsWithCode(
+        () => adapter.writeBatch("b", [{ op: "set", key: "x", value: 1, ttlSeconds: -1 }]),
+        "INVALID_ARGUMENT",
+      );
+      assert.deepEqual(await adapter.listEntries("b"), before);
+      assert.deepEqual(await adapter.writeBatch("b", []), []);
+    });
+    await t.step("a batch of the largest size lands whole", async () => {
+      const ops: BatchOp[] = Array.from(
+        { length: MAX_BATCH_OPS },
+        (_, i) => ({ op: "set", key: `m${String(i).padStart(3, "0")}`, value: i }),
+      );
+      const out = await adapter.writeBatch("big", ops);
+      assert.equal(out.length, MAX_BATCH_OPS);
+      assert.equal((await adapter.listKeys("big")).length, MAX_BATCH_OPS);
+    });
+  });
+
+  contract(
+    "heldBy is kept with the entry and cleared by a write without it",
+    async ({ adapter }) => {
+      await adapter.store("held", "k", 1, { heldBy: "claude_1/abc" });
+      assert.equal((await adapter.retrieve("held", "k"))?.heldBy, "claude_1/abc");
+      assert.equal((await adapter.listEntries("held"))[0].entry.heldBy, "claude_1/abc");
+      await adapter.store("held", "k", 2);
+      assert.equal((await adapter.retrieve("held", "k"))?.heldBy, null);
+      const entry: Entry = {
+        value: 1,
+        version: 5,
+        updatedAt: "2024-05-01T12:00:00.000Z",
+        updatedBy: null,
+        expiresAt: null,
+        heldBy: "x/y",
+      };
+      await adapter.restore("held", "r", entry);
+      assert.equal((await adapter.retrieve("held", "r"))?.heldBy, "x/y");
+      await rejectsWithCode(
+        () => adapter.store("held", "k", 1, { heldBy: "" }),
+        "INVALID_ARGUMENT",
+      );
+    },
+  );
+
+  contract("listKeys and listEntries take a prefix and a limit", async ({ adapter }) => {
+    for (const key of ["t:3", "t:1", "t:2", "u:1", "t", "s:9"]) await adapter.store("pl", key, key);
+    assert.deepEqual(await adapter.listKeys("pl", { prefix: "t:" }), ["t:1", "t:2", "t:3"]);
+    assert.deepEqual(await adapter.listKeys("pl", { prefix: "t:", limit: 2 }), ["t:1", "t:2"]);
+    assert.deepEqual(await adapter.listKeys("pl", { limit: 1 }), ["s:9"]);
+    assert.deepEqual(await adapter.listKeys("pl", { prefix: "zz" }), []);
+    assert.deepEqual(
+      (await adapter.listEntries("pl", { prefix: "t:", limit: 2 })).map((e) => e.entry.value),
+      ["t:1", "t:2"],
+    );
+    await rejectsWithCode(() => adapter.listKeys("pl", { limit: -1 }), "INVALID_ARGUMENT");
+  });
+
+  contract("now() is the clock the adapter judges expiry by", async ({ adapter, clock }) => {
+    const now = adapter.now();
+    assert.ok(Number.isFinite(now));
+    assert.ok(Math.abs(now - clock.now()) < 10_000, `now() ${now} is near the clock`);
+  });
+
+  contract("handles on one backend see each other, and CAS holds across them", async (c) => {
+    const { adapter } = c;
+    const other = await c.other();
+    const written = await other.store("share", "k", { from: "other" });
+    assert.deepEqual(await adapter.retrieve("share", "k"), await other.retrieve("share", "k"));
+    assert.equal((await adapter.retrieve("share", "k"))?.version, written.version);
+    assert.deepEqual(await adapter.listScopes("share"), ["share"]);
+    async function increment(handle: StorageAdapter, times: number): Promise<void> {
+      for (let done = 0; done < times;) {
+        const entry = await handle.retrieve("share", "counter");
+        try {
+          await handle.store("share", "counter", ((entry?.value as number) ?? 0) + 1, {
+            ifVersion: entry?.version ?? 0,
+          });
+          done++;
+        } catch (err) {
+          if (!isCoordinatorError(err, "VERSION_CONFLICT")) throw err;
+        }
+      }
+    }
+    await Promise.all([increment(adapter, 20), increment(other, 20)]);
+    assert.equal((await other.retrieve("share", "counter"))?.value, 40);
+  });
+
+  contract("watch reports the scopes that change, from every handle", async (c) => {
+    const { adapter, t } = c;
+    const seen: Change[] = [];
+    const stop = adapter.watch((change) => seen.push(change));
+    const reported = (scope: string) => seen.some((ch) => "all" in ch || ch.scopes.includes(scope));
+    const until = async (what: string, ok: () => boolean) => {
+      const deadline = Date.now() + 5_000;
+      while (!ok()) {
+        if (Date.now() > deadline) assert.fail(`not reported within 5 s: ${what}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    try {
+      await t.step("its own writes", async () => {
+        await adapter.store("w:own", "k", 1);
+        await until("w:own", () => reported("w:own"));
+      });
+      await t.step("another handle's writes, deletes and batches", async () => {
+        const other = await c.other();
+        await other.store("w:other", "k", 1);
+        await until("a store", () => reported("w:other"));
+        seen.length = 0;
+        await other.delete("w:other", "k");
+        await until("a delete", () => reported("w:other"));
+        await other.writeBatch("w:batch", [{ op: "set", key: "a", value: 1 }]);
+        await until("a batch", () => reported("w:batch"));
+        await other.store("w:gone", "k", 1);
+        seen.length = 0;
+        await other.deleteScope("w:gone");
+        await until("a deleteScope", () => reported("w:gone"));
+      });
+    } finally {
+      stop();
+    }
+    await t.step("nothing after the watch is stopped", async () => {
+      seen.length = 0;
+      await adapter.store("w:after", "k", 1);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(!seen.some((ch) => "scopes" in ch && ch.scopes.includes("w:after")));
+    });
   });
 }
