@@ -1,0 +1,105 @@
+/**
+ * What every part of one local file adapter shares: its state directory,
+ * limits and clock, the cache of replayed logs, the in-process mutex, and
+ * the names and paths that belong to each scope.
+ */
+import { join } from "node:path";
+import { CoordinatorError } from "../../core/errors.ts";
+import type { Scope } from "../../core/scope.ts";
+import type { AdapterLimits } from "../contract.ts";
+import { createKeyedMutex, type KeyedMutex } from "./_io.ts";
+import { createLogCache, type LogCache } from "./_cache.ts";
+import type { LogState } from "./_log.ts";
+import { LEGACY_FILE_SUFFIX, LOG_FILE_SUFFIX, scopeToFileName } from "./names.ts";
+
+/** Where the per-scope lock files live, inside the state directory. */
+export const LOCK_DIR = ".locks";
+/** How many scopes a process keeps cached (least recently used go first)... */
+export const CACHED_SCOPES = 512;
+/** ...and for how many of them it keeps the log open (see _cache.ts). */
+export const PINNED_SCOPES = 64;
+
+/** The names and paths that belong to one scope. */
+export interface ScopeFiles {
+  /** The log's file name (format 2), the mutex and cache key. */
+  log: string;
+  logPath: string;
+  /** The format-1 file name. */
+  legacy: string;
+  legacyPath: string;
+  /** The lock file: named after the format-1 name, as before, so old and new code exclude each other. */
+  lockPath: string;
+}
+
+/** One adapter's shared state; see the module comment. */
+export interface FileContext {
+  basePath: string;
+  lockDir: string;
+  limits: AdapterLimits;
+  now: () => number;
+  mutex: KeyedMutex;
+  logs: LogCache;
+  /** Replays whose scope was checked for a format-1 file left beside the log. */
+  checked: WeakSet<LogState>;
+  /** The files of a scope. */
+  files(scope: Scope): ScopeFiles;
+  /** The lock file guarding a state file name (a log's is named after the format-1 name). */
+  lockPathOf(target: string): string;
+  /** Throws STORAGE_UNAVAILABLE once the adapter is closed. */
+  ensureOpen(): void;
+  /** Marks the adapter closed. */
+  close(): void;
+}
+
+/** Creates the shared state of an adapter over `basePath` (absolute, resolved). */
+export function createContext(
+  basePath: string,
+  limits: AdapterLimits,
+  now: () => number,
+): FileContext {
+  const lockDir = join(basePath, LOCK_DIR);
+  let closed = false;
+  /** Names of recently used scopes: encoding them is most of a read's own work. */
+  const names = new Map<string, ScopeFiles>();
+
+  // A temp file of a log ("x.jsonl") is guarded by the scope's lock ("x.json.lock").
+  const lockPathOf = (target: string) =>
+    join(lockDir, target.replace(/\.jsonl$/, LEGACY_FILE_SUFFIX) + ".lock");
+
+  return {
+    basePath,
+    lockDir,
+    limits,
+    now,
+    mutex: createKeyedMutex(),
+    logs: createLogCache(CACHED_SCOPES, PINNED_SCOPES),
+    checked: new WeakSet(),
+    lockPathOf,
+    files(scope: Scope): ScopeFiles {
+      const known = names.get(scope);
+      if (known !== undefined) return known;
+      const log = scopeToFileName(scope, LOG_FILE_SUFFIX);
+      const legacy = scopeToFileName(scope, LEGACY_FILE_SUFFIX);
+      const files = {
+        log,
+        logPath: join(basePath, log),
+        legacy,
+        legacyPath: join(basePath, legacy),
+        lockPath: lockPathOf(legacy),
+      };
+      if (names.size >= CACHED_SCOPES) names.clear();
+      names.set(scope, files);
+      return files;
+    },
+    ensureOpen(): void {
+      if (closed) {
+        throw new CoordinatorError("STORAGE_UNAVAILABLE", "adapter is closed.", {
+          adapter: "local",
+        });
+      }
+    },
+    close(): void {
+      closed = true;
+    },
+  };
+}
