@@ -1,10 +1,12 @@
 /**
- * In-process harness: a real file adapter in a temp dir, a real git repo for
- * worktree info, and the SDK Client over InMemoryTransport.
+ * In-process harness: a real git repo for worktree info, a real file adapter
+ * in a temp dir (or the in-memory adapter on fake time, for lease tests that
+ * must not sleep), and the SDK Client over InMemoryTransport.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { join } from "node:path";
+import { realScheduler } from "../src/core/context.ts";
 import { readWorkTree } from "../src/setup/git.ts";
 import { createMcpServer } from "../src/mcp/server.ts";
 import {
@@ -13,6 +15,8 @@ import {
   type SessionContext,
 } from "../src/core/session/mod.ts";
 import { createFileAdapter } from "../src/storage/file/adapter.ts";
+import { createMemoryBackend, type MemoryBackend } from "../src/storage/memory/adapter.ts";
+import type { FakeTime } from "./_fake_time.ts";
 
 /** A temp git repo with one commit on branch main. */
 export async function makeRepo(): Promise<string> {
@@ -39,31 +43,37 @@ export interface HarnessOptions {
   maxInstances?: number;
   maxValueBytes?: number;
   machine?: string;
-  now?: () => number;
+  /** Fake time: the in-memory adapter and the scheduler follow it. Without it: the file adapter on real time. */
+  time?: FakeTime;
 }
 
-/** A SessionContext over a fresh state directory; close() removes everything. */
+/** A SessionContext over a fresh store; close() removes everything. */
 export async function makeContext(options: HarnessOptions = {}) {
   const repo = await makeRepo();
   const stateDir = join(repo, ".claude", "session-state");
-  const storage = await createFileAdapter({
-    basePath: stateDir,
-    limits: { maxValueBytes: options.maxValueBytes ?? 1024 * 1024 },
-    now: options.now,
-  });
+  const limits = { maxValueBytes: options.maxValueBytes ?? 1024 * 1024 };
+  let memory: MemoryBackend | null = null;
+  const storage = options.time
+    ? (memory = createMemoryBackend({ now: options.time.now })).open(limits)
+    : await createFileAdapter({ basePath: stateDir, limits });
   const ctx: SessionContext = {
     storage,
     identity: { machine: options.machine ?? "testbox", project: "acme/widget" },
     leaseTtlSeconds: options.leaseTtlSeconds ?? 60,
     maxInstances: options.maxInstances,
-    workTree: () => readWorkTree(repo),
-    now: options.now ?? Date.now,
-    pid: Deno.pid,
+    scheduler: options.time?.scheduler ?? realScheduler,
   };
+  let pids = 1000;
   return {
     ctx,
     repo,
     stateDir,
+    /** The in-memory backend (fake-time harnesses only), e.g. to wipe it. */
+    memory,
+    /** A new binding, as a new client process would have (each its own pid). */
+    binding(): SessionBinding {
+      return createBinding({ pid: pids++, client: "test" }, () => readWorkTree(repo));
+    },
     async close() {
       await storage.close().catch(() => {});
       await Deno.remove(repo, { recursive: true });
@@ -72,8 +82,11 @@ export async function makeContext(options: HarnessOptions = {}) {
 }
 
 /** Connects an SDK Client to a new server for a new binding on `ctx`. */
-export async function connect(ctx: SessionContext, logs: string[] = []) {
-  const binding: SessionBinding = createBinding();
+export async function connect(ctx: SessionContext, logs: string[] = [], repo?: string) {
+  const binding: SessionBinding = createBinding(
+    { pid: Deno.pid, client: null },
+    () => readWorkTree(repo ?? Deno.cwd()),
+  );
   const server = createMcpServer(ctx, binding, { version: "test", log: (l) => logs.push(l) });
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);

@@ -1,10 +1,13 @@
 /** A binding: who is calling (one per stdio process or per HTTP client) and what it holds. */
 import { CoordinatorError } from "../errors.ts";
-import type { HeldInstance, SessionBinding } from "./types.ts";
+import type { HeldInstance, Holder, SessionBinding, WorkTreeInfo } from "./types.ts";
 
-/** A fresh binding holding nothing. */
-export function createBinding(): SessionBinding {
-  return { held: null, lostReason: null, turn: Promise.resolve() };
+/** A fresh binding holding nothing, for the given holder and worktree reader. */
+export function createBinding(
+  holder: Holder,
+  workTree: () => Promise<WorkTreeInfo>,
+): SessionBinding {
+  return { held: null, lostReason: null, turn: Promise.resolve(), holder, workTree };
 }
 
 /** The relative scope of a session's own state, as in the reference server. */

@@ -3,10 +3,10 @@ import { renewLease } from "./lease.ts";
 import type { SessionBinding, SessionContext } from "./types.ts";
 
 /**
- * Renews the binding's lease every third of its TTL until stopped. Errors are
- * reported, not thrown: a storage outage must not kill the server. The stop
- * function resolves once a renewal in flight has settled, so a release after
- * it cannot be overtaken by that renewal.
+ * Renews the binding's lease every third of its TTL until stopped, on the
+ * context's scheduler. Errors are reported, not thrown: a storage outage must
+ * not kill the server. The stop function resolves once a renewal in flight
+ * has settled, so a release after it cannot be overtaken by that renewal.
  */
 export function startHeartbeat(
   ctx: SessionContext,
@@ -14,7 +14,7 @@ export function startHeartbeat(
   onError: (err: unknown) => void,
 ): () => Promise<void> {
   let inFlight: Promise<void> | null = null;
-  const timer = setInterval(() => {
+  const stop = ctx.scheduler.every(Math.max(250, (ctx.leaseTtlSeconds * 1000) / 3), () => {
     if (!binding.held || inFlight) return;
     inFlight = renewLease(ctx, binding).then(
       () => {},
@@ -25,11 +25,9 @@ export function startHeartbeat(
     ).finally(() => {
       inFlight = null;
     });
-  }, Math.max(250, (ctx.leaseTtlSeconds * 1000) / 3));
-  // The heartbeat alone must never keep the process alive.
-  Deno.unrefTimer(timer);
+  });
   return () => {
-    clearInterval(timer);
+    stop();
     return inFlight ?? Promise.resolve();
   };
 }

@@ -1,37 +1,37 @@
 /** sign_on and sign_off: claiming or renewing an instance, and leaving a handoff. */
-import { invalidArgument } from "../errors.ts";
-import type { JsonObject } from "../json.ts";
-import { resolveScope } from "../scope_names.ts";
+import { invalidArgument, isCoordinatorError } from "../errors.ts";
+import { isGuardFailure } from "../../storage/values.ts";
 import { inTurn } from "./binding.ts";
-import { readHandoff, receiveHandoff } from "./handoff.ts";
+import { readHandoff, receiveHandoff, writeHandoff } from "./handoff.ts";
 import {
   activeSessions,
+  asOwner,
   AUTO_NAME,
   claimLowest,
   claimNamed,
   iso,
-  liveSession,
+  leaseGuard,
+  leaseLost,
   readLeases,
   release,
   releaseLease,
   renewLease,
   validateSessionId,
 } from "./lease.ts";
-import {
-  type Handoff,
-  HANDOFFS_SCOPE,
-  type HeldInstance,
-  type SessionBinding,
-  type SessionContext,
-  type SignOnResult,
+import type {
+  Handoff,
+  HeldInstance,
+  SessionBinding,
+  SessionContext,
+  SignOnResult,
 } from "./types.ts";
 
 /**
  * Signs the binding on. Without `sessionId` it claims the lowest free
- * instance. Calling it again while holding an instance re-claims (renews) that
- * instance when `sessionId` is omitted or the same; naming another instance
- * claims that one first and then releases the old one, so a failed switch
- * keeps the old instance.
+ * instance. Calling it again while holding an instance renews that instance
+ * when `sessionId` is omitted or the same (or claims anew when the lease was
+ * lost meanwhile); naming another instance claims that one first and then
+ * releases the old one, so a failed switch keeps the old instance.
  */
 export function signOn(
   ctx: SessionContext,
@@ -41,31 +41,44 @@ export function signOn(
   return inTurn(binding, () => signOnNow(ctx, binding, options));
 }
 
+function checkWanted(ctx: SessionContext, wanted: string | undefined): void {
+  if (wanted === undefined) return;
+  validateSessionId(wanted);
+  const max = ctx.maxInstances;
+  const n = AUTO_NAME.exec(wanted);
+  // Compared as digit strings: claude_1000000000000000000001 is beyond any cap too.
+  if (n && max !== undefined && (n[1].length > 15 || Number(n[1]) > max)) {
+    throw invalidArgument(
+      `${wanted} is beyond session.max_instances (${max}); pick claude_1 … claude_${max}.`,
+    );
+  }
+}
+
 async function signOnNow(
   ctx: SessionContext,
   binding: SessionBinding,
   options: { sessionId?: string },
 ): Promise<SignOnResult> {
   const wanted = options.sessionId;
-  if (wanted !== undefined) validateSessionId(wanted);
-  if (wanted !== undefined && ctx.maxInstances !== undefined) {
-    const n = AUTO_NAME.exec(wanted);
-    if (n && Number(n[1]) > ctx.maxInstances) {
-      throw invalidArgument(
-        `${wanted} is beyond session.max_instances (${ctx.maxInstances}); pick claude_1 … claude_${ctx.maxInstances}.`,
-      );
-    }
-  }
-  let claim: SignOnResult["claim"] = "claimed";
-  let held: HeldInstance;
+  checkWanted(ctx, wanted);
+  let held: HeldInstance | null = null;
   const previous = binding.held;
   if (previous && (wanted === undefined || wanted === previous.sessionId)) {
-    held = await renewLease(ctx, binding);
-    claim = "renewed";
-  } else {
-    held = wanted === undefined ? await claimLowest(ctx) : await claimNamed(ctx, wanted);
+    try {
+      held = await renewLease(ctx, binding);
+    } catch (err) {
+      // Lost while away: signing on again is exactly what the caller asked for.
+      if (!isCoordinatorError(err, "NOT_SIGNED_ON")) throw err;
+    }
+  }
+  const claim: SignOnResult["claim"] = held ? "renewed" : "claimed";
+  if (!held) {
+    const tree = await binding.workTree();
+    held = wanted === undefined
+      ? await claimLowest(ctx, binding, tree)
+      : await claimNamed(ctx, binding, wanted, tree);
     // Release what the binding holds now: a heartbeat may have renewed the
-    // old lease (a newer version) while the new claim was under way.
+    // old lease while the new claim was under way.
     const old = binding.held;
     binding.held = held;
     binding.lostReason = null;
@@ -73,7 +86,7 @@ async function signOnNow(
   }
   const [leases, handoff] = await Promise.all([
     readLeases(ctx),
-    claim === "claimed" ? receiveHandoff(ctx, held.sessionId) : readHandoff(ctx, held.sessionId),
+    claim === "claimed" ? receive(ctx, binding, held) : readHandoff(ctx, held.sessionId),
   ]);
   return {
     machine: ctx.identity.machine,
@@ -87,43 +100,45 @@ async function signOnNow(
   };
 }
 
+async function receive(
+  ctx: SessionContext,
+  binding: SessionBinding,
+  held: HeldInstance,
+): Promise<Handoff | null> {
+  try {
+    return await receiveHandoff(ctx, held.sessionId, binding.holder.pid, leaseGuard(ctx, held));
+  } catch (err) {
+    if (isGuardFailure(err)) throw await leaseLost(ctx, binding, held);
+    throw err;
+  }
+}
+
 /**
  * Signs off: stores a handoff for the next session of this instance (with the
  * branch and HEAD commit the server reads itself), then releases the lease.
+ * Both are fenced on the session's grant: a session that lost its instance
+ * leaves no handoff on an instance someone else holds now.
  */
 export function signOff(
   ctx: SessionContext,
   binding: SessionBinding,
   options: { summary?: string; nextSteps?: string[] } = {},
 ): Promise<{ status: "signed_off"; session_id: string; handoff: Handoff }> {
-  return inTurn(binding, () => signOffNow(ctx, binding, options));
-}
-
-async function signOffNow(
-  ctx: SessionContext,
-  binding: SessionBinding,
-  options: { summary?: string; nextSteps?: string[] },
-): Promise<{ status: "signed_off"; session_id: string; handoff: Handoff }> {
-  // A session paused past its lease must not leave a handoff on an instance
-  // someone else holds now.
-  const held = await liveSession(ctx, binding);
-  const tree = await ctx.workTree();
-  const handoff: Handoff = {
-    session_id: held.sessionId,
-    machine: ctx.identity.machine,
-    summary: options.summary ?? null,
-    next_steps: options.nextSteps ?? [],
-    signed_off_at: iso(ctx.now()),
-    worktree: tree.path,
-    branch: tree.branch,
-    commit: tree.head,
-  };
-  await ctx.storage.store(
-    resolveScope(ctx.identity, HANDOFFS_SCOPE),
-    held.sessionId,
-    handoff as unknown as JsonObject,
-    { updatedBy: held.sessionId },
-  );
-  await release(ctx, binding);
-  return { status: "signed_off", session_id: held.sessionId, handoff };
+  return inTurn(binding, () =>
+    asOwner(ctx, binding, async (guard, held) => {
+      const tree = await binding.workTree();
+      const handoff: Handoff = {
+        session_id: held.sessionId,
+        machine: ctx.identity.machine,
+        summary: options.summary ?? null,
+        next_steps: options.nextSteps ?? [],
+        signed_off_at: iso(ctx.storage.now()),
+        worktree: tree.path,
+        branch: tree.branch,
+        commit: tree.head,
+      };
+      await writeHandoff(ctx, handoff, guard);
+      await release(ctx, binding);
+      return { status: "signed_off" as const, session_id: held.sessionId, handoff };
+    }));
 }

@@ -1,6 +1,5 @@
 /** The records and bindings of sessions: what is stored, what is held, what is returned. */
-import type { ProjectIdentity } from "../scope_names.ts";
-import type { StorageAdapter } from "../../storage/contract.ts";
+import type { ServerContext } from "../context.ts";
 
 /** Where a session works: its worktree path, branch and HEAD commit. */
 export interface WorkTreeInfo {
@@ -9,26 +8,27 @@ export interface WorkTreeInfo {
   head: string | null;
 }
 
-/** What every session of one server shares. */
-export interface SessionContext {
-  storage: StorageAdapter;
-  identity: ProjectIdentity;
-  leaseTtlSeconds: number;
-  /** Cap on auto-numbered instances; undefined means the pool grows as needed. */
-  maxInstances?: number;
-  /** Reads the session's worktree (path, branch, HEAD) when asked. */
-  workTree: () => Promise<WorkTreeInfo>;
-  /** Milliseconds since the epoch; injectable for tests. */
-  now: () => number;
-  /** Process id recorded in the lease, so a human can find the holder. */
+/** What every session of one server shares (see ../context.ts). */
+export type SessionContext = ServerContext;
+
+/** Who stands behind a binding: recorded in its leases so a person can find the holder. */
+export interface Holder {
+  /** The process serving the session. */
   pid: number;
+  /** The MCP client's name and version, once it said (initialize); null before. */
+  client: string | null;
 }
 
 /** The instance a binding holds, as last written. */
 export interface HeldInstance {
   sessionId: string;
-  /** Storage version of the lease record; renewals compare-and-set on it. */
-  version: number;
+  /**
+   * The grant: a random id minted when this binding claimed the instance.
+   * It never repeats, and every write as this instance is fenced on it
+   * (the lease must still carry it), so a session that lost its instance
+   * can never act as it again.
+   */
+  grantId: string;
   lease: LeaseRecord;
 }
 
@@ -43,13 +43,20 @@ export interface SessionBinding {
    * binding no longer knows about.
    */
   turn: Promise<unknown>;
+  holder: Holder;
+  /** Reads where this session works; called at sign_on and sign_off only, never per renewal. */
+  workTree: () => Promise<WorkTreeInfo>;
 }
 
 /** The lease record stored for a held instance. */
 export interface LeaseRecord {
   session_id: string;
+  /** The grant this lease belongs to (see HeldInstance.grantId). */
+  grant_id: string;
   machine: string;
   pid: number;
+  /** The MCP client, e.g. "claude-code 2.1.80", when it said. */
+  client: string | null;
   worktree: string;
   branch: string | null;
   since: string;
@@ -99,6 +106,5 @@ export interface SignOnResult {
 
 /** Scope (relative) of the project-wide leases. */
 export const INSTANCES_SCOPE = "@project:instances";
-
 /** Scope (relative) of the project-wide handoffs. */
 export const HANDOFFS_SCOPE = "@project:handoffs";
