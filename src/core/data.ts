@@ -7,6 +7,7 @@ import type { JsonValue } from "./json.ts";
 import { matchGlob, type Scope, validateKey } from "./scope.ts";
 import { projectScopesGlob, relativeScope, resolveScope } from "./scope_names.ts";
 import {
+  asOwner,
   HANDOFFS_SCOPE,
   INSTANCES_SCOPE,
   liveSession,
@@ -57,13 +58,19 @@ export async function storeData(
   binding: SessionBinding,
   args: { scope: string; key: string; value: JsonValue; ifVersion?: number; ttlSeconds?: number },
 ): Promise<StoreDataResult> {
-  const held = await liveSession(ctx, binding);
   const full = writableScope(ctx, args.scope);
-  const res = await ctx.storage.store(full, validateKey(args.key), args.value, {
-    ifVersion: args.ifVersion,
-    ttlSeconds: args.ttlSeconds,
-    updatedBy: held.sessionId,
-  });
+  const key = validateKey(args.key);
+  const res = await asOwner(
+    ctx,
+    binding,
+    (guard, held) =>
+      ctx.storage.store(full, key, args.value, {
+        ifVersion: args.ifVersion,
+        ttlSeconds: args.ttlSeconds,
+        updatedBy: held.sessionId,
+        guard,
+      }),
+  );
   return {
     scope: args.scope,
     key: args.key,
@@ -102,11 +109,13 @@ export async function deleteData(
   binding: SessionBinding,
   args: { scope: string; key: string; ifVersion?: number },
 ): Promise<{ deleted: boolean }> {
-  await liveSession(ctx, binding);
   const full = writableScope(ctx, args.scope);
-  const deleted = await ctx.storage.delete(full, validateKey(args.key), {
-    ifVersion: args.ifVersion,
-  });
+  const key = validateKey(args.key);
+  const deleted = await asOwner(
+    ctx,
+    binding,
+    (guard) => ctx.storage.delete(full, key, { ifVersion: args.ifVersion, guard }),
+  );
   return { deleted };
 }
 
@@ -116,8 +125,10 @@ export async function deleteScope(
   binding: SessionBinding,
   args: { scope: string },
 ): Promise<{ deleted: boolean }> {
-  await liveSession(ctx, binding);
-  return { deleted: await ctx.storage.deleteScope(writableScope(ctx, args.scope)) };
+  const full = writableScope(ctx, args.scope);
+  return {
+    deleted: await asOwner(ctx, binding, (guard) => ctx.storage.deleteScope(full, { guard })),
+  };
 }
 
 /** Lists the keys of a relative scope (list_keys). */

@@ -62,6 +62,15 @@ export function resolveScope(id: ProjectIdentity, relative: unknown): Scope {
 
 function rest(part: string): string {
   if (part.length === 0) throw invalidArgument("scope needs a name after the prefix.");
+  // "@machine:laptop:@project:x" would be stored under laptop's name but read
+  // back as "@project:x", another scope: one prefix per name.
+  if (part.startsWith("@")) {
+    throw invalidArgument(
+      `scope name ${
+        JSON.stringify(part)
+      } after a prefix must not start with "@": write "@project:<name>" or "@machine:<id>:<name>", not both.`,
+    );
+  }
   return part;
 }
 
@@ -76,7 +85,8 @@ export function relativeScope(id: ProjectIdentity, full: string): string | null 
   const projectPart = `${id.project}:`;
   if (!full.startsWith(projectPart, first + 1)) return null;
   const name = full.slice(first + 1 + projectPart.length);
-  if (name.length === 0) return null;
+  // Names resolveScope refuses (written by an older version) would read back as another scope.
+  if (name.length === 0 || name.startsWith("@")) return null;
   if (machine === PROJECT_WIDE) return `${PROJECT_WIDE}:${name}`;
   if (machine === id.machine) return name;
   return MACHINE_ID.test(machine) ? `${MACHINE_PREFIX}${machine}:${name}` : null;

@@ -2,15 +2,17 @@
  * Read-only views of the project for resources and prompts: who is here, what
  * each session is doing, what is free, what to do next.
  */
-import { CoordinatorError } from "./errors.ts";
+import { CoordinatorError, formatError, isCoordinatorError } from "./errors.ts";
 import type { JsonValue } from "./json.ts";
 import { isPlainObject } from "./json.ts";
+import { nextStepsSignedOff, nextStepsSignedOn } from "./guidance.ts";
 import { resolveScope, scopePrefix } from "./scope_names.ts";
 import {
   type ActiveSession,
   activeSessions,
   compareSessionIds,
   firstAvailable,
+  isSessionId,
   type LeaseRecord,
   readHandoffs,
   readLeases,
@@ -35,6 +37,8 @@ export interface ActiveSessionView extends ActiveSession {
   status: JsonValue;
   todo_count: number | null;
   open_todo_count: number | null;
+  /** Set when the session's own scope cannot be read (the error, with its code); the rest of the view still stands. */
+  unreadable?: string;
 }
 
 /** The `session://context` document. */
@@ -70,8 +74,30 @@ function stateScopeOf(ctx: SessionContext, lease: LeaseRecord | undefined, sessi
   return resolveScope(ctx.identity, rel);
 }
 
-async function describeActive(ctx: SessionContext, lease: LeaseRecord, base: ActiveSession) {
-  const entries = await ctx.storage.listEntries(stateScopeOf(ctx, lease, lease.session_id));
+/**
+ * What one active session is doing. A session whose scope cannot be read
+ * (a damaged log) is shown as unreadable: one bad scope must not take the
+ * whole view down for every session.
+ */
+async function describeActive(
+  ctx: SessionContext,
+  lease: LeaseRecord,
+  base: ActiveSession,
+): Promise<ActiveSessionView> {
+  let entries;
+  try {
+    entries = await ctx.storage.listEntries(stateScopeOf(ctx, lease, lease.session_id));
+  } catch (err) {
+    if (!isCoordinatorError(err, "CORRUPT_STATE")) throw err;
+    return {
+      ...base,
+      current_issue: null,
+      status: null,
+      todo_count: null,
+      open_todo_count: null,
+      unreadable: formatError(err),
+    };
+  }
   const get = (k: string) => entries.find((e) => e.key === k)?.entry.value;
   const todos = countTodos(get("todos"));
   return {
@@ -120,26 +146,8 @@ export async function buildContext(
     instances,
     active_sessions: active,
     first_available: first,
-    next_steps: nextSteps(held !== null, first, active.length),
+    next_steps: held !== null ? nextStepsSignedOn() : nextStepsSignedOff(first, active.length > 0),
   };
-}
-
-function nextSteps(signedOn: boolean, first: string | null, activeCount: number): string[] {
-  if (!signedOn) {
-    return [
-      first
-        ? `Call sign_on (you will get ${first}, or pass session_id to resume a specific instance and its handoff).`
-        : "Every instance is taken: wait for a lease to expire, or raise session.max_instances.",
-      activeCount > 0
-        ? "Read what the active sessions are doing before you pick work, so you do not duplicate it."
-        : "No other session is active: you have the project to yourself.",
-    ];
-  }
-  return [
-    "Store progress in your own scope session:<your id> (current_issue, status, todos) so others can see it.",
-    "Claim shared work with store_data(if_version: 0) in a shared scope; a VERSION_CONFLICT means someone else has it.",
-    "Before you stop, call sign_off with a summary and next_steps for whoever continues.",
-  ];
 }
 
 /** Every key of a session's own scope plus its lease (`session://state/{id}`). */
@@ -174,6 +182,8 @@ export async function knownSessionIds(ctx: SessionContext): Promise<string[]> {
   const prefix = scopePrefix(ctx.identity) + sessionScope("");
   const ids = new Set([...leases.keys(), ...handoffs.keys()]);
   for (const s of await ctx.storage.listScopes(prefix + "*")) ids.add(s.slice(prefix.length));
-  return [...ids].map((session_id) => ({ session_id })).sort(compareSessionIds)
-    .map((s) => s.session_id);
+  // Only names that are session ids: a scope such as "session:a/b" is data,
+  // not a session, and its session://state URI would not read back.
+  return [...ids].filter(isSessionId).map((session_id) => ({ session_id }))
+    .sort(compareSessionIds).map((s) => s.session_id);
 }
