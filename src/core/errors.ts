@@ -1,7 +1,10 @@
 /**
  * The error codes a user can meet, in one place. Every code is stable: clients
  * and docs match on it, so never rename one; add a new code instead.
+ *
+ * @module
  */
+import { redactText } from "./redact.ts";
 
 /** Stable, machine-readable error codes. */
 export type ErrorCode =
@@ -62,12 +65,12 @@ export function isCoordinatorError(err: unknown, code?: ErrorCode): err is Coord
   return err instanceof CoordinatorError && (code === undefined || err.code === code);
 }
 
-/** One line for a user: `CODE: message` followed by what to do. */
+/** One line for a user: `CODE: message` followed by what to do, with credentials hidden. */
 export function formatError(err: CoordinatorError): string {
-  return `${err.code}: ${err.message} ${ERROR_HINTS[err.code]}`;
+  return redactText(`${err.code}: ${err.message} ${ERROR_HINTS[err.code]}`);
 }
 
-/** Follows `cause` chains into one string, for --verbose logs. */
+/** Follows `cause` chains into one string, for --verbose logs; credentials hidden. */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
   let cur: unknown = err;
@@ -75,5 +78,5 @@ export function describeError(err: unknown): string {
     parts.push(cur instanceof Error ? `${cur.name}: ${cur.message}` : String(cur));
     cur = cur instanceof Error ? cur.cause : undefined;
   }
-  return parts.join("\n  caused by: ");
+  return redactText(parts.join("\n  caused by: "));
 }

@@ -26,3 +26,12 @@ export function redactSecrets<T>(value: T): T {
   }
   return value;
 }
+
+/**
+ * A text with the credentials of every URL in it hidden: for messages that
+ * may quote what a user wrote anywhere (a Redis URL with its password put
+ * in the wrong config field, say). A URL runs to the next space or quote.
+ */
+export function redactText(text: string): string {
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s"'`<>]*/gi, (url) => redactUrl(url));
+}

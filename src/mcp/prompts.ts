@@ -1,20 +1,19 @@
 /** The prompts `startup` and `sign-off`, built from live state. */
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { buildContext, countTodos } from "../core/views.ts";
+import { SIGN_OFF_ASK, STARTUP_THEN } from "../core/guidance.ts";
 import { isPlainObject, type JsonValue } from "../core/json.ts";
 import { resolveScope } from "../core/scope_names.ts";
-import { type SessionBinding, type SessionContext, sessionScope } from "../core/session/mod.ts";
-
-function userText(text: string) {
-  return { messages: [{ role: "user" as const, content: { type: "text" as const, text } }] };
-}
+import { sessionScope } from "../core/session/mod.ts";
+import { asMcpError } from "./resources.ts";
+import type { ToolSession } from "./tool.ts";
 
 function show(value: JsonValue): string {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
 /** The startup prompt's text. */
-export async function startupText(ctx: SessionContext, binding: SessionBinding): Promise<string> {
+export async function startupText({ ctx, binding }: ToolSession): Promise<string> {
   const view = await buildContext(ctx, binding);
   const lines = [`You are working on ${view.project} (machine ${view.machine}).`];
   if (view.this_session) lines.push(`You are signed on as ${view.this_session.session_id}.`);
@@ -31,6 +30,7 @@ export async function startupText(ctx: SessionContext, binding: SessionBinding):
         s.current_issue !== null ? `working on ${show(s.current_issue)}` : null,
         s.status !== null ? `status ${show(s.status)}` : null,
         s.open_todo_count !== null ? `${s.open_todo_count} open todos` : null,
+        s.unreadable ? `its scope is unreadable (${s.unreadable})` : null,
       ].filter(Boolean).join(", ");
       lines.push(
         `- ${s.session_id} on ${s.machine}, ${s.worktree}${s.branch ? ` (${s.branch})` : ""}${
@@ -47,14 +47,12 @@ export async function startupText(ctx: SessionContext, binding: SessionBinding):
       } (sign_on with that session_id to receive it).`,
     );
   }
-  lines.push(
-    "Then: read session://context, store your current_issue, status and todos in session:<your id>, claim shared work with store_data(if_version 0) in @project:claims, and sign_off with a handoff when you stop.",
-  );
+  lines.push(STARTUP_THEN);
   return lines.join("\n");
 }
 
 /** The sign-off prompt's text. */
-export async function signOffText(ctx: SessionContext, binding: SessionBinding): Promise<string> {
+export async function signOffText({ ctx, binding }: ToolSession): Promise<string> {
   const held = binding.held;
   if (!held) {
     return "You are not signed on, so there is nothing to sign off. Call sign_on first if you meant to work on this project.";
@@ -71,25 +69,48 @@ export async function signOffText(ctx: SessionContext, binding: SessionBinding):
       }
     }
   } else lines.push(`No incomplete todos are recorded in session:${held.sessionId}.`);
-  lines.push(
-    "Write a handoff for the next session of this instance: call sign_off with summary (what you did, what state the work is in, anything surprising) and next_steps (the concrete first things to do). Release any claims you hold in @project:claims first. The server records your branch and HEAD commit itself.",
-  );
+  lines.push(SIGN_OFF_ASK);
   return lines.join("\n");
 }
 
-/** Registers the prompts for one binding. */
-export function registerPrompts(
-  server: McpServer,
-  ctx: SessionContext,
-  binding: SessionBinding,
-): void {
-  server.registerPrompt("startup", {
+const PROMPTS = [
+  {
+    name: "startup",
     title: "Start a session",
     description:
       "Orients a new session: the project, the first free instance and what the other sessions are doing.",
-  }, async () => userText(await startupText(ctx, binding)));
-  server.registerPrompt("sign-off", {
+    text: startupText,
+  },
+  {
+    name: "sign-off",
     title: "Sign off with a handoff",
     description: "Lists your incomplete todos and asks for a handoff summary before sign_off.",
-  }, async () => userText(await signOffText(ctx, binding)));
+    text: signOffText,
+  },
+];
+
+/** prompts/list. */
+export function listPrompts() {
+  return {
+    prompts: PROMPTS.map(({ name, title, description }) => ({ name, title, description })),
+  };
+}
+
+/** prompts/get; errors carry the stable code like resource errors do. */
+export async function getPrompt(session: ToolSession, name: string) {
+  const prompt = PROMPTS.find((p) => p.name === name);
+  if (!prompt) {
+    throw new McpError(
+      ErrorCode.InvalidParams,
+      `INVALID_ARGUMENT: unknown prompt ${JSON.stringify(name)}; the prompts are ${
+        PROMPTS.map((p) => p.name).join(", ")
+      }.`,
+    );
+  }
+  try {
+    const text = await prompt.text(session);
+    return { messages: [{ role: "user" as const, content: { type: "text" as const, text } }] };
+  } catch (err) {
+    throw asMcpError(err);
+  }
 }

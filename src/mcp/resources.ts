@@ -1,87 +1,105 @@
 /** The resources: `session://context` and the `session://state/{session_id}` template. */
-import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { buildContext, knownSessionIds, readSessionState } from "../core/views.ts";
 import { CoordinatorError, formatError } from "../core/errors.ts";
-import type { SessionBinding, SessionContext } from "../core/session/mod.ts";
+import type { ToolSession } from "./tool.ts";
 
 /** The resource-not-found code of the 2025-11-25 spec. */
-const RESOURCE_NOT_FOUND = -32002;
+export const RESOURCE_NOT_FOUND = -32002;
 
-function json(uri: URL, data: unknown) {
-  return {
-    contents: [{
-      uri: uri.href,
-      mimeType: "application/json",
-      text: JSON.stringify(data, null, 2),
-    }],
-  };
-}
+const CONTEXT_URI = "session://context";
+const STATE_TEMPLATE = "session://state/{session_id}";
+const STATE_PREFIX = "session://state/";
+const JSON_TYPE = "application/json";
 
-/** Domain errors become JSON-RPC errors whose message starts with the stable code. */
-function asMcpError(err: unknown, notFound: boolean): McpError {
+/** The fixed resources, as resources/list shows them. */
+const CONTEXT_RESOURCE = {
+  uri: CONTEXT_URI,
+  name: "context",
+  title: "Project session context",
+  description:
+    "Machine, project, this session, every instance with status and last_seen, what each active session is doing (current_issue, status, todo counts from its session:<id> scope), the first free instance and next steps.",
+  mimeType: JSON_TYPE,
+};
+
+/** The templates, as resources/templates/list shows them. */
+export const RESOURCE_TEMPLATES = [{
+  uriTemplate: STATE_TEMPLATE,
+  name: "session-state",
+  title: "A session's state",
+  description:
+    "Every key of session:<session_id> (the session's own scope) and its lease; an unknown id is an error.",
+  mimeType: JSON_TYPE,
+}];
+
+/**
+ * A domain error as a JSON-RPC error whose message starts with the stable
+ * code; INVALID_ARGUMENT about what a URI names is "resource not found".
+ */
+export function asMcpError(err: unknown, notFound = false): McpError {
   if (err instanceof CoordinatorError) {
-    const code = notFound && err.code === "INVALID_ARGUMENT" ? RESOURCE_NOT_FOUND : err.code ===
-        "INVALID_ARGUMENT"
-      ? ErrorCode.InvalidParams
-      : ErrorCode.InternalError;
+    const code = err.code !== "INVALID_ARGUMENT"
+      ? ErrorCode.InternalError
+      : notFound
+      ? RESOURCE_NOT_FOUND
+      : ErrorCode.InvalidParams;
     return new McpError(code, formatError(err), err.details);
   }
+  if (err instanceof McpError) return err;
   return new McpError(ErrorCode.InternalError, `INTERNAL_ERROR: ${String(err)}`);
 }
 
-/** Registers the resources for one binding. */
-export function registerResources(
-  server: McpServer,
-  ctx: SessionContext,
-  binding: SessionBinding,
-): void {
-  server.registerResource("context", "session://context", {
-    title: "Project session context",
-    description:
-      "Machine, project, this session, every instance with status and last_seen, what each active session is doing (current_issue, status, todo counts from its session:<id> scope), the first free instance and next steps.",
-    mimeType: "application/json",
-  }, async (uri: URL) => {
-    try {
-      return json(uri, await buildContext(ctx, binding));
-    } catch (err) {
-      throw asMcpError(err, false);
-    }
-  });
-
-  const template = new ResourceTemplate("session://state/{session_id}", {
-    list: async () => ({
-      resources: (await knownSessionIds(ctx)).map((id) => ({
-        uri: `session://state/${id}`,
+/** resources/list: the context and one state resource per known session. */
+export async function listResources({ ctx }: ToolSession) {
+  const ids = await knownSessionIds(ctx);
+  return {
+    resources: [
+      CONTEXT_RESOURCE,
+      ...ids.map((id) => ({
+        uri: `${STATE_PREFIX}${id}`,
         name: `state of ${id}`,
-        mimeType: "application/json",
+        mimeType: JSON_TYPE,
       })),
-    }),
-    complete: {
-      session_id: async (value: string) =>
-        (await knownSessionIds(ctx)).filter((id) => id.startsWith(value ?? "")),
-    },
+    ],
+  };
+}
+
+/** resources/read. */
+export async function readResource(session: ToolSession, uri: string) {
+  const json = (data: unknown) => ({
+    contents: [{ uri, mimeType: JSON_TYPE, text: JSON.stringify(data, null, 2) }],
   });
-  server.registerResource("session-state", template, {
-    title: "A session's state",
-    description:
-      "Every key of session:<session_id> (the session's own scope) and its lease; an unknown id is an error.",
-    mimeType: "application/json",
-  }, async (uri: URL, variables: Record<string, string | string[]>) => {
-    const raw = variables.session_id;
-    try {
+  try {
+    if (uri === CONTEXT_URI) return json(await buildContext(session.ctx, session.binding));
+    if (uri.startsWith(STATE_PREFIX)) {
       let id: string;
       try {
-        id = decodeURIComponent(Array.isArray(raw) ? raw[0] : raw);
+        id = decodeURIComponent(uri.slice(STATE_PREFIX.length));
       } catch {
         throw new CoordinatorError(
           "INVALID_ARGUMENT",
-          `session id in ${uri.href} is not valid percent-encoding.`,
+          `session id in ${uri} is not valid percent-encoding.`,
         );
       }
-      return json(uri, await readSessionState(ctx, id));
-    } catch (err) {
-      throw asMcpError(err, true);
+      return json(await readSessionState(session.ctx, id));
     }
-  });
+  } catch (err) {
+    throw asMcpError(err, true);
+  }
+  throw new McpError(
+    RESOURCE_NOT_FOUND,
+    `INVALID_ARGUMENT: unknown resource ${uri}; the resources are ${CONTEXT_URI} and ${STATE_TEMPLATE}.`,
+    { uri },
+  );
+}
+
+/** completion/complete for the state template's session_id. */
+export async function completeResource(
+  session: ToolSession,
+  uriTemplate: string,
+  argument: string,
+  value: string,
+): Promise<string[]> {
+  if (uriTemplate !== STATE_TEMPLATE || argument !== "session_id") return [];
+  return (await knownSessionIds(session.ctx)).filter((id) => id.startsWith(value));
 }

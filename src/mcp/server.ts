@@ -1,26 +1,99 @@
-/** Builds one McpServer for one binding: tools, resources, prompts, instructions. */
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+/**
+ * Builds one MCP server for one session binding: tools, resources, prompts
+ * and instructions, on the SDK's low-level Server. The protocol (initialize,
+ * request ids, cancellation) is the SDK's; what a request means is ours:
+ * tool arguments are validated by our own schemas (params.ts), so every
+ * error carries our stable codes, and no SDK or zod internals are touched.
+ *
+ * @module
+ */
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import {
+  type CallToolRequest,
+  CallToolRequestSchema,
+  type CompleteRequest,
+  CompleteRequestSchema,
+  type GetPromptRequest,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  type ReadResourceRequest,
+  ReadResourceRequestSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+import { INSTRUCTIONS } from "../core/guidance.ts";
 import type { SessionBinding, SessionContext } from "../core/session/mod.ts";
-import { INSTRUCTIONS } from "./instructions.ts";
-import { registerPrompts } from "./prompts.ts";
-import { registerResources } from "./resources.ts";
-import { registerTools } from "./tools.ts";
+import { createToolTable, type ToolTable } from "./dispatch.ts";
+import { getPrompt, listPrompts } from "./prompts.ts";
+import { completeResource, listResources, readResource, RESOURCE_TEMPLATES } from "./resources.ts";
+import type { ToolSession } from "./tool.ts";
+import { TOOLS } from "./tools/mod.ts";
 
 /** The server's name in the initialize result. */
 export const SERVER_NAME = "claude-session-coordinator";
 
-/** Creates an McpServer bound to one session binding. */
+/** Options of createMcpServer. */
+export interface McpServerOptions {
+  version: string;
+  log: (line: string) => void;
+  /** The tool table to serve (built once per process and shared); built here when omitted. */
+  tools?: ToolTable;
+}
+
+/** Creates an MCP server bound to one session binding. */
 export function createMcpServer(
   ctx: SessionContext,
   binding: SessionBinding,
-  options: { version: string; log: (line: string) => void },
-): McpServer {
-  const server = new McpServer(
+  options: McpServerOptions,
+): Server {
+  const server = new Server(
     { name: SERVER_NAME, title: "Claude Session Coordinator", version: options.version },
-    { instructions: INSTRUCTIONS, capabilities: { logging: {} } },
+    {
+      instructions: INSTRUCTIONS,
+      // Only what the server really does: no logging (it sends no log
+      // messages) and no listChanged (its lists never change).
+      capabilities: { tools: {}, resources: {}, prompts: {}, completions: {} },
+    },
   );
-  registerTools(server, ctx, binding, options.log);
-  registerResources(server, ctx, binding);
-  registerPrompts(server, ctx, binding);
+  const session: ToolSession = { ctx, binding };
+  const tools = options.tools ?? createToolTable(TOOLS, options.log);
+  server.oninitialized = () => {
+    const client = server.getClientVersion();
+    if (client) binding.holder.client = `${client.name} ${client.version}`.slice(0, 200);
+  };
+  server.setRequestHandler(ListToolsRequestSchema, () => tools.list);
+  server.setRequestHandler(
+    CallToolRequestSchema,
+    (request: CallToolRequest) =>
+      tools.call(request.params.name, request.params.arguments, session),
+  );
+  server.setRequestHandler(ListResourcesRequestSchema, () => listResources(session));
+  server.setRequestHandler(
+    ListResourceTemplatesRequestSchema,
+    () => ({ resourceTemplates: RESOURCE_TEMPLATES }),
+  );
+  server.setRequestHandler(
+    ReadResourceRequestSchema,
+    (request: ReadResourceRequest) => readResource(session, request.params.uri),
+  );
+  server.setRequestHandler(ListPromptsRequestSchema, () => listPrompts());
+  server.setRequestHandler(
+    GetPromptRequestSchema,
+    (request: GetPromptRequest) => getPrompt(session, request.params.name),
+  );
+  server.setRequestHandler(CompleteRequestSchema, async (request: CompleteRequest) => {
+    const { ref, argument } = request.params;
+    const values = ref.type === "ref/resource"
+      ? await completeResource(session, ref.uri, argument.name, argument.value)
+      : [];
+    return {
+      completion: {
+        values: values.slice(0, 100),
+        total: values.length,
+        hasMore: values.length > 100,
+      },
+    };
+  });
   return server;
 }

@@ -1,0 +1,26 @@
+/** Every tool of the public API, in the order tools/list shows them. */
+import type { ToolDefinition } from "../tool.ts";
+import {
+  deleteDataTool,
+  deleteScopeTool,
+  listKeysTool,
+  listScopesTool,
+  retrieveDataTool,
+  storeDataTool,
+} from "./data.ts";
+import { signOffTool, signOnTool } from "./session.ts";
+
+/** The tools, in order. */
+export const TOOLS: readonly ToolDefinition[] = [
+  signOnTool,
+  signOffTool,
+  storeDataTool,
+  retrieveDataTool,
+  deleteDataTool,
+  deleteScopeTool,
+  listKeysTool,
+  listScopesTool,
+];
+
+/** The tool names, in order. */
+export const TOOL_NAMES: readonly string[] = TOOLS.map((t) => t.name);
