@@ -28,13 +28,22 @@ export interface Config {
     max_instances?: number;
   };
   limits: { max_value_bytes: number };
+  /**
+   * Project roots whose own config file is trusted to move storage or name
+   * the machine (see setup/trust.ts). Read from the per-user config only.
+   */
+  trusted_projects?: string[];
 }
+
+/** Which source a config came from: it decides how far it is trusted (setup/trust.ts). */
+export type ConfigOrigin = "--config" | typeof CONFIG_ENV_VAR | "project" | "home" | "defaults";
 
 /** A loaded configuration and the file it came from. */
 export interface LoadedConfig {
   config: Config;
   /** Absolute path of the file read, or null for the built-in defaults. */
   source: string | null;
+  origin: ConfigOrigin;
 }
 
 /** Everything loadConfig looks at, passed in so tests need no global state. */
@@ -115,6 +124,12 @@ const KEY_DOCS: ReadonlyArray<{ key: string; description: string; unset?: string
   {
     key: "limits.max_value_bytes",
     description: "Largest stored value, in bytes of its JSON text (1 to 67108864).",
+  },
+  {
+    key: "trusted_projects",
+    description:
+      "Per-user config only: project roots whose own config may select a network store, a state directory outside the project or a machine_id.",
+    unset: "none",
   },
 ];
 
@@ -213,6 +228,11 @@ const ConfigSchema = strictObject({
   storage: StorageSchema,
   session: SessionSchema,
   limits: LimitsSchema,
+  trusted_projects: z.array(
+    z.string({ error: (issue) => mustBe("must be a directory path", issue.input) })
+      .min(1, { error: "must not be empty" }),
+    { error: (issue) => mustBe("must be an array of directory paths", issue.input) },
+  ).max(1000).optional(),
 });
 
 /** A zod path as `a.b[0]`. */
@@ -383,14 +403,45 @@ function parseConfigText(text: string, file: string): unknown {
   }
 }
 
+/** The largest config file read. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 /**
  * Reads a config file's text. A missing file gives null when `optional`,
  * else CONFIG_INVALID naming `origin`; any other read error names the file.
+ * Only a regular file of at most MAX_CONFIG_BYTES is read: a config that is
+ * a link to /dev/zero or a FIFO must not hang the server or eat its memory.
  */
 async function readConfigText(file: string, optional: boolean, origin: string) {
   try {
-    return await Deno.readTextFile(file);
+    const handle = await Deno.open(file, { read: true });
+    try {
+      const info = await handle.stat();
+      if (!info.isFile) {
+        throw configError(file, [{
+          path: ROOT_PATH,
+          message: "not a regular file (a device, FIFO or directory); a config is a JSON file",
+        }]);
+      }
+      const bytes = new Uint8Array(MAX_CONFIG_BYTES + 1);
+      let filled = 0;
+      while (filled < bytes.length) {
+        const n = await handle.read(bytes.subarray(filled));
+        if (n === null) break;
+        filled += n;
+      }
+      if (filled > MAX_CONFIG_BYTES) {
+        throw configError(file, [{
+          path: ROOT_PATH,
+          message: `larger than ${MAX_CONFIG_BYTES} bytes; a config is a small JSON file`,
+        }]);
+      }
+      return new TextDecoder().decode(bytes.subarray(0, filled));
+    } finally {
+      handle.close();
+    }
   } catch (err) {
+    if (err instanceof CoordinatorError) throw err;
     if (err instanceof Deno.errors.NotFound) {
       if (optional) return null;
       throw configError(file, [{
@@ -413,7 +464,7 @@ function resolveUserPath(path: string, sources: ConfigSources): string {
 
 /** The candidate files in priority order; `optional` ones are skipped when absent. */
 function candidates(sources: ConfigSources) {
-  const list: Array<{ file: string; optional: boolean; origin: string }> = [];
+  const list: Array<{ file: string; optional: boolean; origin: ConfigOrigin }> = [];
   if (sources.explicitPath !== undefined) {
     if (sources.explicitPath.trim() === "") {
       throw configError(null, [{ path: "--config", message: "must not be an empty path" }]);
@@ -451,10 +502,42 @@ export async function loadConfig(
   for (const { file, optional, origin } of candidates(sources)) {
     const text = await readConfigText(file, optional, origin);
     if (text === null) continue;
-    return {
-      config: validateConfig(parseConfigText(text, file), file, adapterNames),
-      source: file,
-    };
+    const config = validateConfig(parseConfigText(text, file), file, adapterNames);
+    if (config.trusted_projects !== undefined && origin !== "home") {
+      throw configError(file, [{
+        path: "trusted_projects",
+        message: `is read only from the per-user config (~/${
+          USER_CONFIG_PATH.replaceAll("\\", "/")
+        }); a project cannot vouch for itself`,
+      }]);
+    }
+    return { config, source: file, origin };
   }
-  return { config: validateConfig({}, null, adapterNames), source: null };
+  return { config: validateConfig({}, null, adapterNames), source: null, origin: "defaults" };
+}
+
+/**
+ * The per-user config's `trusted_projects` (absolute, `~` expanded), read
+ * even when another file is the config: it is the user's word on which
+ * projects' own files to trust. Empty when there is no such file.
+ */
+export async function readTrustedProjects(
+  sources: ConfigSources,
+  adapterNames: string[],
+): Promise<string[]> {
+  if (sources.homeDir === null) return [];
+  const file = resolve(sources.homeDir, USER_CONFIG_PATH);
+  let config: Config;
+  try {
+    const text = await readConfigText(file, true, "home");
+    if (text === null) return [];
+    config = validateConfig(parseConfigText(text, file), file, adapterNames);
+  } catch {
+    // A broken per-user file trusts nothing; when it is the config in use,
+    // loadConfig reports what is wrong with it.
+    return [];
+  }
+  return (config.trusted_projects ?? []).map((p) =>
+    resolveUserPath(p, { ...sources, cwd: sources.homeDir! })
+  );
 }

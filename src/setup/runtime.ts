@@ -2,10 +2,10 @@
  * Start-up: finds the project, loads the config, opens the storage and builds
  * the SessionContext that transports serve. No MCP here.
  */
-import { type Config, loadConfig, type LoadedConfig } from "./config.ts";
+import { type Config, loadConfig, type LoadedConfig, readTrustedProjects } from "./config.ts";
+import { checkTrust, type TrustLevel } from "./trust.ts";
 import { detectMachineId, detectProject, findProjectRoot } from "./detect.ts";
-import { readWorkTree } from "./git.ts";
-import type { SessionContext } from "../core/session/mod.ts";
+import { realScheduler, type ServerContext } from "../core/context.ts";
 import type { AdapterRegistry } from "../storage/registry.ts";
 
 /** Where start-up looks for things. */
@@ -24,18 +24,28 @@ export interface ResolvedSetup {
   machine: string;
   project: string;
   projectSource: string;
+  /** How far the config is trusted (setup/trust.ts). */
+  trust: TrustLevel;
+  /** What the user should know about the config, though it was accepted. */
+  warnings: string[];
 }
 
 /** Finds the project root, loads and validates the config, detects machine and project. */
 export async function resolveSetup(options: RuntimeOptions): Promise<ResolvedSetup> {
   const root = await findProjectRoot(options.cwd);
-  const loaded = await loadConfig({
+  const sources = {
     explicitPath: options.configPath,
     env: options.env,
     projectRoot: root.root,
     homeDir: options.homeDir,
     cwd: options.cwd,
-  }, options.registry.names());
+  };
+  const adapters = options.registry.names();
+  const [loaded, trustedProjects] = await Promise.all([
+    loadConfig(sources, adapters),
+    readTrustedProjects(sources, adapters),
+  ]);
+  const verdict = await checkTrust(loaded, { projectRoot: root.root, trustedProjects });
   const [machine, project] = await Promise.all([
     detectMachineId(loaded.config.session.machine_id),
     detectProject({ cwd: options.cwd, mode: loaded.config.session.project_detection, root }),
@@ -46,14 +56,16 @@ export async function resolveSetup(options: RuntimeOptions): Promise<ResolvedSet
     machine,
     project: project.projectId,
     projectSource: project.source,
+    trust: verdict.level,
+    warnings: verdict.warnings,
   };
 }
 
 /** Opens the configured storage and builds the context every session shares. */
 export async function openContext(
   setup: ResolvedSetup,
-  options: Pick<RuntimeOptions, "cwd" | "registry"> & { log?: (line: string) => void },
-): Promise<SessionContext> {
+  options: Pick<RuntimeOptions, "registry"> & { log?: (line: string) => void },
+): Promise<ServerContext> {
   const config: Config = setup.loaded.config;
   const storage = await options.registry.create(config.storage.adapter, config.storage.config, {
     projectRoot: setup.projectRoot,
@@ -65,8 +77,6 @@ export async function openContext(
     identity: { machine: setup.machine, project: setup.project },
     leaseTtlSeconds: config.session.lease_ttl_seconds,
     maxInstances: config.session.max_instances,
-    workTree: () => readWorkTree(options.cwd),
-    now: Date.now,
-    pid: Deno.pid,
+    scheduler: realScheduler,
   };
 }

@@ -22,7 +22,18 @@ export interface BackupEntry {
   updated_at: string;
   updated_by: string | null;
   expires_at: string | null;
+  /** The entry's holder tag; absent in backups written before holders existed. */
+  held_by?: string | null;
 }
+
+/** Options of importAll and migrate. */
+export interface CopyOptions {
+  /** Replace keys the target already holds with other content (default: refuse, write nothing). */
+  overwrite?: boolean;
+}
+
+/** The largest backup file import reads. */
+const MAX_BACKUP_BYTES = 1024 * 1024 * 1024;
 
 /** Counts a copy reports and verifies. */
 export interface CopyReport {
@@ -32,6 +43,8 @@ export interface CopyReport {
   skipped_expired: number;
   /** Keys whose value and version were read back from the target and matched. */
   verified: number;
+  /** Keys the target already held exactly as the backup has them (not written again). */
+  unchanged: number;
   mismatched: string[];
 }
 
@@ -42,6 +55,7 @@ function toBackupEntry(e: Entry): BackupEntry {
     updated_at: e.updatedAt,
     updated_by: e.updatedBy,
     expires_at: e.expiresAt,
+    ...(e.heldBy === null ? {} : { held_by: e.heldBy }),
   };
 }
 
@@ -52,6 +66,7 @@ function fromBackupEntry(e: BackupEntry): Entry {
     updatedAt: e.updated_at,
     updatedBy: e.updated_by,
     expiresAt: e.expires_at,
+    heldBy: e.held_by ?? null,
   };
 }
 
@@ -90,7 +105,8 @@ export function parseBackup(raw: unknown, file: string): BackupFile {
         (e.version as number) < 1 || (e.version as number) >= Number.MAX_SAFE_INTEGER ||
         typeof e.updated_at !== "string" ||
         !(e.updated_by === null || typeof e.updated_by === "string") ||
-        !(e.expires_at === null || typeof e.expires_at === "string")
+        !(e.expires_at === null || typeof e.expires_at === "string") ||
+        !(e.held_by === undefined || e.held_by === null || typeof e.held_by === "string")
       ) {
         throw bad(
           `${scope} / ${key}: needs value, version >= 1, updated_at, updated_by, expires_at`,
@@ -101,18 +117,84 @@ export function parseBackup(raw: unknown, file: string): BackupFile {
   return raw as unknown as BackupFile;
 }
 
-/** Writes a backup into the target and reads every key back to verify it. */
-export async function importAll(target: StorageAdapter, backup: BackupFile): Promise<CopyReport> {
+/** Reads a backup file's JSON: a regular file of at most 1 GiB, or INVALID_ARGUMENT. */
+export async function readBackupFile(file: string): Promise<unknown> {
+  const bad = (why: string) =>
+    new CoordinatorError("INVALID_ARGUMENT", `cannot read ${file}: ${why}`, { file });
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(file);
+  } catch (err) {
+    throw bad((err as Error).message);
+  }
+  if (!info.isFile) throw bad("not a regular file.");
+  if (info.size > MAX_BACKUP_BYTES) throw bad(`larger than ${MAX_BACKUP_BYTES} bytes.`);
+  try {
+    return JSON.parse(await Deno.readTextFile(file));
+  } catch (err) {
+    // The parser's message quotes the file's text: say only where it failed.
+    const at = /position \d+|line \d+ column \d+/.exec((err as Error).message)?.[0];
+    throw bad(`not valid JSON${at ? ` (at ${at})` : ""}.`);
+  }
+}
+
+/** The same content: value and version (what a copy must keep). */
+function sameContent(a: Entry, b: BackupEntry): boolean {
+  return a.version === b.version && JSON.stringify(a.value) === JSON.stringify(b.value);
+}
+
+/**
+ * Writes a backup into the target and reads every key back to verify it.
+ * Keys the target already holds with other content are refused (nothing is
+ * written, VERSION_CONFLICT lists them) unless `overwrite`; keys it holds
+ * exactly as the backup has them are left alone, so a copy can be re-run.
+ */
+export async function importAll(
+  target: StorageAdapter,
+  backup: BackupFile,
+  options: CopyOptions = {},
+): Promise<CopyReport> {
   const report: CopyReport = {
     scopes: 0,
     keys: 0,
     skipped_expired: 0,
     verified: 0,
+    unchanged: 0,
     mismatched: [],
   };
+  const same = new Set<string>();
+  const conflicts: string[] = [];
+  for (const [scope, keys] of Object.entries(backup.scopes)) {
+    const present = new Map(
+      (await target.listEntries(scope)).map(({ key, entry }) => [key, entry]),
+    );
+    for (const [key, e] of Object.entries(keys)) {
+      const current = present.get(key);
+      if (current === undefined) continue;
+      if (sameContent(current, e)) same.add(`${scope}\u0000${key}`);
+      else {conflicts.push(
+          `${scope} / ${key} (version ${current.version} there, ${e.version} in the copy)`,
+        );}
+    }
+  }
+  if (conflicts.length > 0 && !options.overwrite) {
+    throw new CoordinatorError(
+      "VERSION_CONFLICT",
+      `the target already holds ${conflicts.length} key(s) with other content: ${
+        conflicts.slice(0, 10).join("; ")
+      }${
+        conflicts.length > 10 ? "; …" : ""
+      }. Nothing was written. Pass --overwrite to replace them.`,
+      { conflicts: conflicts.slice(0, 100), count: conflicts.length },
+    );
+  }
   for (const [scope, keys] of Object.entries(backup.scopes)) {
     report.scopes++;
     for (const [key, e] of Object.entries(keys)) {
+      if (same.has(`${scope}\u0000${key}`)) {
+        report.unchanged++;
+        continue;
+      }
       const written = await target.restore(scope, key, fromBackupEntry(e));
       if (!written) {
         report.skipped_expired++;
@@ -120,9 +202,7 @@ export async function importAll(target: StorageAdapter, backup: BackupFile): Pro
       }
       report.keys++;
       const back = await target.retrieve(scope, key);
-      if (
-        back && back.version === e.version && JSON.stringify(back.value) === JSON.stringify(e.value)
-      ) {
+      if (back && sameContent(back, e)) {
         report.verified++;
       } else if (back || e.expires_at === null || Date.parse(e.expires_at) > Date.now()) {
         report.mismatched.push(`${scope} / ${key}`);
@@ -137,6 +217,10 @@ export async function importAll(target: StorageAdapter, backup: BackupFile): Pro
 }
 
 /** Copies every scope and key from one adapter to another, then verifies. Idempotent. */
-export async function migrate(source: StorageAdapter, target: StorageAdapter): Promise<CopyReport> {
-  return importAll(target, await exportAll(source));
+export async function migrate(
+  source: StorageAdapter,
+  target: StorageAdapter,
+  options: CopyOptions = {},
+): Promise<CopyReport> {
+  return importAll(target, await exportAll(source), options);
 }

@@ -1,0 +1,65 @@
+/** What every subcommand shares: its inputs, error printing, and opening the storage. */
+import { CoordinatorError, describeError, ERROR_HINTS } from "../core/errors.ts";
+import { redactText } from "../core/redact.ts";
+import { openContext, resolveSetup, type RuntimeOptions } from "../setup/runtime.ts";
+import type { StorageAdapter } from "../storage/contract.ts";
+import { PACKAGE_NAME } from "../setup/version.ts";
+
+/** The parsed command line, as main.ts hands it to a subcommand. */
+export interface CliFlags {
+  config?: string;
+  project?: string;
+  from?: string;
+  to?: string;
+  overwrite?: boolean;
+  verbose?: boolean;
+}
+
+/** What a subcommand runs with. */
+export interface CliInput {
+  flags: CliFlags;
+  /** Positional arguments after the subcommand's name. */
+  args: string[];
+  options: RuntimeOptions;
+}
+
+/** Exit codes scripts can trust. */
+export const EXIT = {
+  ok: 0,
+  /** The command ran and failed: an error line on stderr says why. */
+  failed: 1,
+  /** The command line itself is wrong (unknown flag, missing argument). */
+  usage: 2,
+} as const;
+
+/** A log line on stderr, credentials hidden. */
+export function log(line: string): void {
+  console.error(`[${PACKAGE_NAME}] ${redactText(line)}`);
+}
+
+/** Prints an error (`error: CODE: message` and what to do) and returns the exit code. */
+export function reportError(err: unknown, verbose: boolean): number {
+  if (err instanceof CoordinatorError) {
+    console.error(redactText(`error: ${err.code}: ${err.message}\n  ${ERROR_HINTS[err.code]}`));
+  } else {
+    console.error(redactText(`error: ${err instanceof Error ? err.message : String(err)}`));
+  }
+  if (verbose) console.error(describeError(err));
+  return err instanceof UsageError ? EXIT.usage : EXIT.failed;
+}
+
+/** A mistake in the command line: exit code 2. */
+export class UsageError extends CoordinatorError {
+  constructor(message: string) {
+    super("INVALID_ARGUMENT", `${message} (see --help)`);
+  }
+}
+
+/** Opens the storage a config file (or the usual sources) selects. */
+export async function openStorage(
+  options: RuntimeOptions,
+  configPath: string | undefined,
+): Promise<StorageAdapter> {
+  const setup = await resolveSetup({ ...options, configPath });
+  return (await openContext(setup, { ...options, log })).storage;
+}
