@@ -16,6 +16,24 @@ export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
 
 const PARSE_ERROR = -32700;
 const INVALID_REQUEST = -32600;
+const INVALID_PARAMS = -32602;
+
+/** Strings (skipped) and number literals of JSON text. */
+const TOKENS = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+
+/**
+ * The first integer literal in JSON text that JSON.parse cannot represent
+ * exactly (beyond ±(2^53 - 1)), or null. Cheap for the usual line: only a
+ * line with a run of 16 digits is scanned.
+ */
+export function unsafeInteger(text: string): string | null {
+  if (!/\d{16}/.test(text)) return null;
+  for (const [token] of text.matchAll(TOKENS)) {
+    if (token.startsWith('"') || /[.eE]/.test(token)) continue;
+    if (!Number.isSafeInteger(Number(token))) return token;
+  }
+  return null;
+}
 
 /** Options for createLineTransport. */
 export interface LineTransportOptions {
@@ -85,6 +103,18 @@ export function createLineTransport(options: LineTransportOptions): Transport {
       return;
     }
     const msg = parsed.data;
+    // JSON.parse rounds integers past 2^53 without a word: a value stored
+    // that way would be silently wrong, so such a request is refused.
+    const unsafe = "method" in msg && "id" in msg ? unsafeInteger(text) : null;
+    if (unsafe !== null) {
+      reply(
+        (msg as { id: string | number }).id,
+        INVALID_PARAMS,
+        `INVALID_ARGUMENT: the integer ${unsafe} is beyond 2^53 and would lose precision in ` +
+          `JSON; send it as a string. Nothing was done.`,
+      );
+      return;
+    }
     if ("method" in msg && "id" in msg) pending.add(msg.id);
     // The SDK sends no response for a cancelled request: stop waiting for one.
     if ("method" in msg && msg.method === "notifications/cancelled" && !("id" in msg)) {
