@@ -1,19 +1,28 @@
 /**
  * The data operations behind the tools: relative scopes in, storage calls,
- * API-shaped results out. Every write records the caller's session id.
+ * API-shaped results out. Every write records the caller's session id and is
+ * fenced on its lease. A key written `with_lease` lives as long as its
+ * writer's session (session/held.ts): once that session is gone it reads as
+ * absent everywhere, and the next writer may take it with if_version 0.
  */
-import { invalidArgument } from "./errors.ts";
+import { invalidArgument, isCoordinatorError } from "./errors.ts";
 import type { JsonValue } from "./json.ts";
 import { matchGlob, type Scope, validateKey } from "./scope.ts";
 import { projectScopesGlob, relativeScope, resolveScope } from "./scope_names.ts";
+import type { Entry } from "../storage/contract.ts";
+import { isGuardFailure, versionConflict } from "../storage/values.ts";
 import {
   asOwner,
   HANDOFFS_SCOPE,
+  holderTag,
   INSTANCES_SCOPE,
+  isDeadHeld,
   liveSession,
+  readLeases,
   type SessionBinding,
   type SessionContext,
 } from "./session/mod.ts";
+import { BOARD_SCOPES } from "./board/scopes.ts";
 
 /** Result of store_data. */
 export interface StoreDataResult {
@@ -22,6 +31,8 @@ export interface StoreDataResult {
   version: number;
   updated_at: string;
   expires_at: string | null;
+  /** True when the key lives as long as this session (with_lease). */
+  with_lease: boolean;
 }
 
 /** Result of retrieve_data; version 0 when absent, ready for if_version. */
@@ -34,29 +45,72 @@ export interface RetrieveDataResult {
   updated_at: string | null;
   updated_by: string | null;
   expires_at: string | null;
+  /** The session whose lifetime the key is tied to (with_lease), or null. */
+  held_by: string | null;
 }
 
-const RESERVED = [INSTANCES_SCOPE, HANDOFFS_SCOPE];
+/** Scopes the server manages; agents read them but write them only through their own tools. */
+const RESERVED: Record<string, string> = {
+  [INSTANCES_SCOPE]: "sign_on and sign_off",
+  [HANDOFFS_SCOPE]: "sign_on and sign_off",
+  ...BOARD_SCOPES,
+};
 
 function writableScope(ctx: SessionContext, scope: string): Scope {
   const full = resolveScope(ctx.identity, scope);
-  for (const reserved of RESERVED) {
+  for (const [reserved, owner] of Object.entries(RESERVED)) {
     if (full === resolveScope(ctx.identity, reserved)) {
       throw invalidArgument(
-        `scope ${
-          JSON.stringify(scope)
-        } is managed by sign_on and sign_off; read it, but do not write it.`,
+        `scope ${JSON.stringify(scope)} is managed by ${owner}; read it, but do not write it.`,
       );
     }
   }
   return full;
 }
 
+/** The entry as agents see it: null when absent, expired, or held by a session that is gone. */
+async function visible(ctx: SessionContext, entry: Entry | null): Promise<Entry | null> {
+  if (entry === null || entry.heldBy === null) return entry;
+  return isDeadHeld(await readLeases(ctx), entry) ? null : entry;
+}
+
+/**
+ * Runs a conditional write. A key held by a session that is gone reads as
+ * absent, so `if_version 0` must take it: the storage sees its old version,
+ * so the write is retried once against that version, and only while the key
+ * is still that dead holder's.
+ */
+async function conditional<T>(
+  ctx: SessionContext,
+  scope: Scope,
+  key: string,
+  ifVersion: number | undefined,
+  write: (ifVersion: number | undefined) => Promise<T>,
+): Promise<T> {
+  try {
+    return await write(ifVersion);
+  } catch (err) {
+    if (ifVersion !== 0 || !isCoordinatorError(err, "VERSION_CONFLICT") || isGuardFailure(err)) {
+      throw err;
+    }
+    const current = await ctx.storage.retrieve(scope, key);
+    if (current === null || (await visible(ctx, current)) !== null) throw err;
+    return await write(current.version);
+  }
+}
+
 /** Stores a value under a relative scope (store_data). */
 export async function storeData(
   ctx: SessionContext,
   binding: SessionBinding,
-  args: { scope: string; key: string; value: JsonValue; ifVersion?: number; ttlSeconds?: number },
+  args: {
+    scope: string;
+    key: string;
+    value: JsonValue;
+    ifVersion?: number;
+    ttlSeconds?: number;
+    withLease?: boolean;
+  },
 ): Promise<StoreDataResult> {
   const full = writableScope(ctx, args.scope);
   const key = validateKey(args.key);
@@ -64,12 +118,20 @@ export async function storeData(
     ctx,
     binding,
     (guard, held) =>
-      ctx.storage.store(full, key, args.value, {
-        ifVersion: args.ifVersion,
-        ttlSeconds: args.ttlSeconds,
-        updatedBy: held.sessionId,
-        guard,
-      }),
+      conditional(
+        ctx,
+        full,
+        key,
+        args.ifVersion,
+        (ifVersion) =>
+          ctx.storage.store(full, key, args.value, {
+            ifVersion,
+            ttlSeconds: args.ttlSeconds,
+            updatedBy: held.sessionId,
+            heldBy: args.withLease ? holderTag(held) : null,
+            guard,
+          }),
+      ),
   );
   return {
     scope: args.scope,
@@ -77,6 +139,7 @@ export async function storeData(
     version: res.version,
     updated_at: res.updatedAt,
     expires_at: res.expiresAt,
+    with_lease: args.withLease === true,
   };
 }
 
@@ -87,10 +150,11 @@ export async function retrieveData(
   args: { scope: string; key: string },
 ): Promise<RetrieveDataResult> {
   await liveSession(ctx, binding);
-  const entry = await ctx.storage.retrieve(
+  const raw = await ctx.storage.retrieve(
     resolveScope(ctx.identity, args.scope),
     validateKey(args.key),
   );
+  const entry = await visible(ctx, raw);
   return {
     scope: args.scope,
     key: args.key,
@@ -100,6 +164,7 @@ export async function retrieveData(
     updated_at: entry?.updatedAt ?? null,
     updated_by: entry?.updatedBy ?? null,
     expires_at: entry?.expiresAt ?? null,
+    held_by: entry?.heldBy?.split(" ")[0] ?? null,
   };
 }
 
@@ -111,11 +176,16 @@ export async function deleteData(
 ): Promise<{ deleted: boolean }> {
   const full = writableScope(ctx, args.scope);
   const key = validateKey(args.key);
-  const deleted = await asOwner(
-    ctx,
-    binding,
-    (guard) => ctx.storage.delete(full, key, { ifVersion: args.ifVersion, guard }),
-  );
+  const deleted = await asOwner(ctx, binding, async (guard) => {
+    const current = await ctx.storage.retrieve(full, key);
+    if (current !== null && (await visible(ctx, current)) === null) {
+      // Held by a session that is gone: absent to everyone. Purge it on the way.
+      await ctx.storage.delete(full, key, { ifVersion: current.version, guard }).catch(() => {});
+      if (args.ifVersion === undefined || args.ifVersion === 0) return false;
+      throw versionConflict(full, key, args.ifVersion, 0);
+    }
+    return await ctx.storage.delete(full, key, { ifVersion: args.ifVersion, guard });
+  });
   return { deleted };
 }
 
@@ -131,14 +201,19 @@ export async function deleteScope(
   };
 }
 
-/** Lists the keys of a relative scope (list_keys). */
+/** Lists the keys of a relative scope (list_keys); keys whose holder is gone are left out. */
 export async function listKeys(
   ctx: SessionContext,
   binding: SessionBinding,
   args: { scope: string },
 ): Promise<{ scope: string; keys: string[] }> {
   await liveSession(ctx, binding);
-  const keys = await ctx.storage.listKeys(resolveScope(ctx.identity, args.scope));
+  const entries = await ctx.storage.listEntries(resolveScope(ctx.identity, args.scope));
+  const held = entries.some((e) => e.entry.heldBy !== null);
+  const leases = held ? await readLeases(ctx) : null;
+  const keys = entries
+    .filter((e) => leases === null || !isDeadHeld(leases, e.entry))
+    .map((e) => e.key);
   return { scope: args.scope, keys };
 }
 

@@ -16,6 +16,9 @@ export type ErrorCode =
   | "CORRUPT_STATE"
   | "STORAGE_UNAVAILABLE"
   | "CONFIG_INVALID"
+  | "TASK_TAKEN"
+  | "STALE_CLAIM"
+  | "PATHS_RESERVED"
   | "INTERNAL_ERROR";
 
 /** What each code means and what the user should do about it. */
@@ -33,6 +36,12 @@ export const ERROR_HINTS: Readonly<Record<ErrorCode, string>> = {
   STORAGE_UNAVAILABLE:
     "The storage backend could not be reached: check that it is running and reachable, then retry.",
   CONFIG_INVALID: "Fix the named field in the named config file; run --validate-config to check.",
+  TASK_TAKEN:
+    "Another live session holds that task: claim another (claim_task without task_id), or message its holder.",
+  STALE_CLAIM:
+    "Your claim on that task ended (your session lost its lease and someone else may hold it now): stop working on it, list_tasks to see who has it, and claim again if it is free.",
+  PATHS_RESERVED:
+    "Another live session reserved those paths: work on other files, wait for it to release them, or message it.",
   INTERNAL_ERROR:
     "This is a bug in claude-session-coordinator: please report it with the server's stderr log.",
 };

@@ -15,9 +15,21 @@ export const SCOPES =
 export const PROGRESS =
   'Keep your progress in your own scope "session:<your id>" (keys current_issue, status, todos) so the others see it.';
 
+/** How work is shared: the board. */
+export const BOARD =
+  "Work from the board: claim_task takes the best ready task (exactly one session gets each), work on it, then update_task(status done) with a note; post_task adds work, with depends_on for order. A claim lives as long as your session, so a crash never leaves a task stuck.";
+
+/** Reservations before edits. */
+export const RESERVE =
+  "Before editing files others may touch, reserve_paths them (globs such as src/auth/**); release_paths when done. A git pre-commit guard refuses others' commits to files you reserved exclusively.";
+
+/** Messages. */
+export const MESSAGES =
+  "read_messages at the start of each turn; send_message to an instance or to all to tell others something.";
+
 /** How to claim shared work without racing, with raw keys. */
 export const CLAIM =
-  'Claim shared work with store_data(scope "@project:claims", key = the work item, if_version 0): exactly one claimer wins; VERSION_CONFLICT means someone else has it.';
+  'For work outside the board, claim with store_data(if_version 0) in a shared scope such as "@project:claims" (with_lease true to make it die with your session): exactly one claimer wins; VERSION_CONFLICT means someone else has it.';
 
 /** What sign_off is for. */
 export const SIGN_OFF =
@@ -31,10 +43,12 @@ export const LOST =
 export const INSTRUCTIONS = [
   "claude-session-coordinator lets several coding sessions on this project coordinate.",
   "1. sign_on first. You get an instance (claude_1, claude_2, …) and, if its last session signed off, its handoff: continue from its next_steps.",
-  "2. Read session://context (or the startup prompt): who else is active, in which worktree, doing what. Do not duplicate their work.",
-  `3. ${PROGRESS}`,
-  `4. ${CLAIM}`,
-  `5. ${SIGN_OFF}`,
+  "2. Read session://context (or the startup prompt): who else is active, in which worktree, doing what; ready tasks; your unread messages; files others reserved. Do not duplicate their work.",
+  `3. ${MESSAGES}`,
+  `4. ${BOARD}`,
+  `5. ${RESERVE}`,
+  `6. ${PROGRESS}`,
+  `7. ${SIGN_OFF}`,
   `Errors start with a stable code (NOT_SIGNED_ON, VERSION_CONFLICT, INSTANCE_TAKEN, …) and say what to do. ${LOST}`,
 ].join("\n");
 
@@ -52,7 +66,7 @@ export function nextStepsSignedOff(first: string | null, othersActive: boolean):
 
 /** Next steps for a signed-on session. */
 export function nextStepsSignedOn(): string[] {
-  return [PROGRESS, CLAIM, SIGN_OFF];
+  return [MESSAGES, BOARD, RESERVE, PROGRESS, SIGN_OFF];
 }
 
 /** The closing advice of the startup prompt. */
@@ -60,4 +74,4 @@ export const STARTUP_THEN = `Then: read session://context. ${PROGRESS} ${CLAIM} 
 
 /** The closing advice of the sign-off prompt. */
 export const SIGN_OFF_ASK =
-  "Write a handoff for the next session of this instance: call sign_off with summary (what you did, what state the work is in, anything surprising) and next_steps (the concrete first things to do). Release any claims you hold first. The server records your branch and HEAD commit itself.";
+  "Write a handoff for the next session of this instance: call sign_off with summary (what you did, what state the work is in, anything surprising) and next_steps (the concrete first things to do). First finish or give back your tasks (update_task status done, or ready with a note) and release_paths. The server records your branch and HEAD commit itself.";

@@ -6,6 +6,9 @@ import { CoordinatorError, formatError, isCoordinatorError } from "./errors.ts";
 import type { JsonValue } from "./json.ts";
 import { isPlainObject } from "./json.ts";
 import { nextStepsSignedOff, nextStepsSignedOn } from "./guidance.ts";
+import { readBoard, type TaskCounts } from "./board/tasks.ts";
+import { unreadCount } from "./board/messages.ts";
+import { liveReservations } from "./board/reservations.ts";
 import { resolveScope, scopePrefix } from "./scope_names.ts";
 import {
   type ActiveSession,
@@ -41,6 +44,25 @@ export interface ActiveSessionView extends ActiveSession {
   unreadable?: string;
 }
 
+/** The board as the context view shows it. */
+export interface BoardSummary {
+  counts: TaskCounts;
+  /** The best ready tasks (at most 5), in the order claim_task takes them. */
+  ready: { task_id: string; title: string; priority: number }[];
+  /** The tasks this session holds, with their fencing tokens. */
+  mine: { task_id: string; title: string; fencing_token: number | null }[];
+  /** Unread messages for this session (0 when not signed on). */
+  unread_messages: number;
+  /** Live reservations of other sessions. */
+  reserved_by_others: {
+    path: string;
+    session_id: string;
+    exclusive: boolean;
+    reason: string | null;
+    until: string | null;
+  }[];
+}
+
 /** The `session://context` document. */
 export interface ContextView {
   machine: string;
@@ -49,6 +71,7 @@ export interface ContextView {
   instances: InstanceStatus[];
   active_sessions: ActiveSessionView[];
   first_available: string | null;
+  board: BoardSummary;
   next_steps: string[];
 }
 
@@ -133,6 +156,7 @@ export async function buildContext(
   );
   const held = binding.held;
   const first = firstAvailable(leases, ctx.maxInstances);
+  const board = await summarizeBoard(ctx, held?.sessionId ?? null, held?.grantId ?? null, leases);
   return {
     machine: ctx.identity.machine,
     project: ctx.identity.project,
@@ -146,7 +170,45 @@ export async function buildContext(
     instances,
     active_sessions: active,
     first_available: first,
+    board,
     next_steps: held !== null ? nextStepsSignedOn() : nextStepsSignedOff(first, active.length > 0),
+  };
+}
+
+/** Ready tasks, this session's tasks, its unread messages and others' reservations. */
+async function summarizeBoard(
+  ctx: SessionContext,
+  me: string | null,
+  grant: string | null,
+  leases: ReadonlyMap<string, LeaseRecord>,
+): Promise<BoardSummary> {
+  const [{ tasks, counts }, unread, reservations] = await Promise.all([
+    readBoard(ctx),
+    me === null ? 0 : unreadCount(ctx, me),
+    liveReservations(ctx, leases),
+  ]);
+  const ready = tasks.filter((t) => t.status === "ready")
+    .sort((a, b) => (a.rec.order < b.rec.order ? -1 : 1)).slice(0, 5)
+    .map(({ rec }) => ({ task_id: rec.task_id, title: rec.title, priority: rec.priority }));
+  const mine = tasks.filter((t) => t.status === "in_progress" && t.rec.owner?.grant_id === grant)
+    .map(({ rec }) => ({
+      task_id: rec.task_id,
+      title: rec.title,
+      fencing_token: rec.fencing_token,
+    }));
+  return {
+    counts,
+    ready,
+    mine,
+    unread_messages: unread,
+    reserved_by_others: reservations.filter((r) => r.reservation.session_id !== me)
+      .map(({ reservation: r }) => ({
+        path: r.path,
+        session_id: r.session_id,
+        exclusive: r.exclusive,
+        reason: r.reason,
+        until: r.until,
+      })),
   };
 }
 

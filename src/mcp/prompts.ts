@@ -39,6 +39,26 @@ export async function startupText({ ctx, binding }: ToolSession): Promise<string
       );
     }
   }
+  const b = view.board;
+  lines.push(
+    `Board: ${b.counts.ready} ready, ${b.counts.in_progress} in progress, ${b.counts.blocked} blocked, ${b.counts.done} done, ${b.counts.failed} failed.`,
+  );
+  for (const t of b.mine) {
+    lines.push(`- You hold task ${t.task_id}: ${t.title} (fencing_token ${t.fencing_token}).`);
+  }
+  for (const t of b.ready) {
+    lines.push(`- Ready: ${t.task_id}: ${t.title} (priority ${t.priority}).`);
+  }
+  if (b.unread_messages > 0) {
+    lines.push(`You have ${b.unread_messages} unread messages: read_messages.`);
+  }
+  for (const r of b.reserved_by_others) {
+    lines.push(
+      `- ${r.path} is reserved${r.exclusive ? "" : " (shared)"} by ${r.session_id}${
+        r.reason ? ` (${r.reason})` : ""
+      } until ${r.until ?? "released"}.`,
+    );
+  }
   const handedOff = view.instances.filter((i) => i.status === "available" && i.has_handoff);
   if (handedOff.length > 0) {
     lines.push(

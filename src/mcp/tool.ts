@@ -35,7 +35,7 @@ export interface ToolDefinition<P extends Params = Params> {
 }
 
 /** Declares a tool (keeps the argument types of `run` tied to `params`). */
-export function defineTool<P extends Params>(def: ToolDefinition<P>): ToolDefinition {
+export function defineTool<const P extends Params>(def: ToolDefinition<P>): ToolDefinition {
   return def as unknown as ToolDefinition;
 }
 

@@ -34,7 +34,8 @@
  *   the adapter gives it no meaning (the domain uses it for keys that live
  *   as long as their writer's session).
  * - writeBatch applies several writes to one scope atomically: every
- *   condition is checked first, and either all writes land or none.
+ *   condition (including `check` steps, which write nothing) is checked
+ *   first, and either all writes land or none.
  * - A scope exists while it holds at least one live key.
  * - watch reports which scopes changed, in this process and in every other
  *   process and machine sharing the backend, within about 100 ms; when the
@@ -117,7 +118,11 @@ export interface ListOptions {
   limit?: number;
 }
 
-/** One write of a batch. */
+/**
+ * One step of a batch: a write, a delete, or a check that writes nothing
+ * but makes the batch conditional on a key it read (its version must still
+ * be `ifVersion`; 0: the key must be absent).
+ */
 export type BatchOp =
   | {
     op: "set";
@@ -127,7 +132,8 @@ export type BatchOp =
     ttlSeconds?: number;
     heldBy?: string | null;
   }
-  | { op: "delete"; key: string; ifVersion?: number };
+  | { op: "delete"; key: string; ifVersion?: number }
+  | { op: "check"; key: string; ifVersion: number };
 
 /** Options for writeBatch. */
 export interface BatchOptions {
@@ -137,10 +143,11 @@ export interface BatchOptions {
   guard?: Guard;
 }
 
-/** What each write of a batch did, in the order of the ops. */
+/** What each step of a batch did, in the order of the ops. */
 export type BatchResult =
   | ({ op: "set" } & StoreResult)
-  | { op: "delete"; deleted: boolean };
+  | { op: "delete"; deleted: boolean }
+  | { op: "check" };
 
 /** Most writes in one batch. */
 export const MAX_BATCH_OPS = 500;

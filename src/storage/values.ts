@@ -181,7 +181,8 @@ export type CheckedOp =
     ttlSeconds: number | undefined;
     heldBy: string | null;
   }
-  | { op: "delete"; key: string; ifVersion: number | undefined };
+  | { op: "delete"; key: string; ifVersion: number | undefined }
+  | { op: "check"; key: string; ifVersion: number };
 
 /**
  * Validates a batch (at most MAX_BATCH_OPS writes, distinct valid keys, valid
@@ -202,8 +203,14 @@ export function checkBatch(ops: BatchOp[], limits: AdapterLimits): CheckedOp[] {
     seen.add(key);
     checkIfVersion(op.ifVersion);
     if (op.op === "delete") return { op: "delete", key, ifVersion: op.ifVersion };
+    if (op.op === "check") {
+      if (op.ifVersion === undefined) throw invalidArgument("a check needs ifVersion.");
+      return { op: "check", key, ifVersion: op.ifVersion };
+    }
     if (op.op !== "set") {
-      throw invalidArgument(`op must be "set" or "delete", got ${(op as { op: unknown }).op}.`);
+      throw invalidArgument(
+        `op must be "set", "delete" or "check", got ${(op as { op: unknown }).op}.`,
+      );
     }
     expiryFromTtl(op.ttlSeconds, 0);
     return {

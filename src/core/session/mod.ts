@@ -20,6 +20,7 @@ export {
   compareSessionIds,
   firstAvailable,
   instancesScope,
+  iso,
   isSessionId,
   leaseGuard,
   liveSession,
@@ -28,5 +29,6 @@ export {
   renewLease,
 } from "./lease.ts";
 export { readHandoffs } from "./handoff.ts";
+export { holderAlive, holderTag, isDeadHeld, parseHolderTag } from "./held.ts";
 export { signOff, signOn } from "./sign_on.ts";
 export { startHeartbeat } from "./heartbeat.ts";

@@ -23,6 +23,10 @@ export const storeDataTool = defineTool({
     value: { type: "json", required: true, description: "any JSON value" },
     if_version: ifVersion,
     ttl_seconds: ttlSeconds,
+    with_lease: {
+      type: "boolean",
+      description: "the key lives as long as your session (gone when you sign off or crash)",
+    },
   },
   annotations: WRITE,
   run: (a, { ctx, binding }) =>
@@ -32,6 +36,7 @@ export const storeDataTool = defineTool({
       value: a.value,
       ifVersion: a.if_version,
       ttlSeconds: a.ttl_seconds,
+      withLease: a.with_lease,
     }),
 });
 

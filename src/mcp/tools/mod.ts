@@ -9,6 +9,16 @@ import {
   storeDataTool,
 } from "./data.ts";
 import { signOffTool, signOnTool } from "./session.ts";
+import {
+  claimTaskTool,
+  listTasksTool,
+  postTaskTool,
+  readMessagesTool,
+  releasePathsTool,
+  reservePathsTool,
+  sendMessageTool,
+  updateTaskTool,
+} from "./board.ts";
 
 /** The tools, in order. */
 export const TOOLS: readonly ToolDefinition[] = [
@@ -20,6 +30,14 @@ export const TOOLS: readonly ToolDefinition[] = [
   deleteScopeTool,
   listKeysTool,
   listScopesTool,
+  postTaskTool,
+  claimTaskTool,
+  updateTaskTool,
+  listTasksTool,
+  sendMessageTool,
+  readMessagesTool,
+  reservePathsTool,
+  releasePathsTool,
 ];
 
 /** The tool names, in order. */

@@ -134,6 +134,7 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): MemoryB
     }
     const at = new Date(t).toISOString();
     const results = ops.map((op): BatchResult => {
+      if (op.op === "check") return { op: "check" };
       if (op.op === "delete") {
         const data = scopes.get(scope);
         const deleted = liveVersion(scope, op.key, t) !== 0;
@@ -158,7 +159,7 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): MemoryB
         expiresAt: expiresMs === null ? null : new Date(expiresMs).toISOString(),
       };
     });
-    if (results.some((r) => r.op === "set" || r.deleted)) notify(scope);
+    if (results.some((r) => r.op === "set" || (r.op === "delete" && r.deleted))) notify(scope);
     return results;
   }
 

@@ -833,6 +833,35 @@ export function runStorageContract(name: string, makeAdapter: MakeAdapter): void
       );
       assert.deepEqual(await adapter.listEntries("b"), before);
     });
+    await t.step("a check step makes the batch conditional without writing", async () => {
+      const a = (await adapter.retrieve("b", "a"))!;
+      const out = await adapter.writeBatch("b", [
+        { op: "check", key: "a", ifVersion: a.version },
+        { op: "check", key: "nothing-here", ifVersion: 0 },
+        { op: "set", key: "z", value: 1 },
+      ]);
+      assert.deepEqual(out.slice(0, 2), [{ op: "check" }, { op: "check" }]);
+      assert.equal(
+        (await adapter.retrieve("b", "a"))?.version,
+        a.version,
+        "a check writes nothing",
+      );
+      const before = await adapter.listEntries("b");
+      const err = await rejectsWithCode(
+        () =>
+          adapter.writeBatch("b", [
+            { op: "set", key: "y", value: 1 },
+            { op: "check", key: "a", ifVersion: a.version + 1 },
+          ]),
+        "VERSION_CONFLICT",
+      );
+      assert.equal(err.details.key, "a");
+      await rejectsWithCode(
+        () => adapter.writeBatch("b", [{ op: "check", key: "z", ifVersion: 0 }]),
+        "VERSION_CONFLICT",
+      );
+      assert.deepEqual(await adapter.listEntries("b"), before);
+    });
     await t.step("bad batches are INVALID_ARGUMENT and write nothing", async () => {
       const before = await adapter.listEntries("b");
       const twice: BatchOp[] = [{ op: "set", key: "x", value: 1 }, { op: "delete", key: "x" }];
