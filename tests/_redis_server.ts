@@ -7,6 +7,9 @@
  * green by silently testing nothing.
  */
 
+import { createClient } from "redis";
+import { CoordinatorError, describeError } from "../src/core/errors.ts";
+
 /** A running redis-server owned by one test. */
 export interface RedisServer {
   /** redis://[:password@]127.0.0.1:port */
@@ -32,6 +35,11 @@ export interface RedisServerOptions {
   password?: string;
   /** AOF with fsync on every write: acknowledged writes survive a crash. */
   durable?: boolean;
+  /**
+   * Listen on this port (one a test reserved with freePort) instead of a
+   * fresh one; start-up then fails rather than moving to another port.
+   */
+  port?: number;
 }
 
 const STARTUP_TIMEOUT_MS = 5000;
@@ -84,13 +92,14 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     throw new Error("redis-server is not installed (apt-get install redis-server).");
   }
   const dir = await Deno.makeTempDir({ prefix: "csc-redis-" });
-  // A port picked by the OS can be taken again before redis binds it; retry.
+  // A port picked by the OS can be taken again before redis binds it; retry
+  // (unless the test asked for one port: it wants that one or nothing).
   for (let attempt = 1;; attempt++) {
-    const port = freePort();
+    const port = options.port ?? freePort();
     try {
       return await launch(port, dir, options);
     } catch (err) {
-      if (attempt >= 3) {
+      if (attempt >= 3 || options.port !== undefined) {
         await Deno.remove(dir, { recursive: true }).catch(() => {});
         throw err;
       }
@@ -205,4 +214,53 @@ async function answersPing(port: number): Promise<boolean> {
   } finally {
     conn?.close();
   }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers shared by the Redis test files.
+
+/** Runs `fn` against a fresh server, always stopping it (by its process) afterwards. */
+export async function withServer(
+  fn: (server: RedisServer) => Promise<void>,
+  options: RedisServerOptions = {},
+): Promise<void> {
+  const server = await startRedisServer(options);
+  try {
+    await fn(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** A plain client, for looking (and reaching) behind the adapter's back. */
+export interface RawClient {
+  /** Sends one command; replies come back as RESP2 strings, numbers, arrays and nulls. */
+  send(...args: string[]): Promise<unknown>;
+  close(): void;
+}
+
+/** Connects a plain node-redis client to `url`. */
+export async function rawClient(url: string): Promise<RawClient> {
+  const client = createClient({ url, RESP: 2 });
+  client.on("error", () => {}); // the tests kill servers on purpose
+  await client.connect();
+  return {
+    send: (...args: string[]) => client.sendCommand(args) as Promise<unknown>,
+    close: () => client.destroy(),
+  };
+}
+
+/** Polls `ok` every 10 ms until it holds; fails naming `what` after `ms`. */
+export async function until(what: string, ok: () => boolean, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Every way an error could carry a secret out: message, details, cause chain, JSON. */
+export function errorText(err: unknown): string {
+  const details = err instanceof CoordinatorError ? JSON.stringify(err.details) : "";
+  return [String(err), describeError(err), details, JSON.stringify(err)].join("\n");
 }
