@@ -70,7 +70,7 @@ function asMessage(value: unknown): Message | null {
 }
 
 /** Sends a message (send_message). */
-export function sendMessage(
+export async function sendMessage(
   ctx: SessionContext,
   binding: SessionBinding,
   args: { to: string; body: string; subject?: string; thread?: string },
@@ -81,7 +81,7 @@ export function sendMessage(
     );
   }
   const scope = scopeOf(ctx);
-  return asOwner(ctx, binding, async (guard, held) => {
+  return await asOwner(ctx, binding, async (guard, held) => {
     if (args.to === held.sessionId) {
       throw invalidArgument("to is your own instance; send it to another instance or to all.");
     }
@@ -138,7 +138,7 @@ export async function unreadCount(ctx: SessionContext, reader: string): Promise<
 }
 
 /** Reads this session's messages, marking them read (read_messages). */
-export function readMessages(
+export async function readMessages(
   ctx: SessionContext,
   binding: SessionBinding,
   args: { unreadOnly?: boolean; markRead?: boolean; limit?: number },
@@ -147,7 +147,7 @@ export function readMessages(
   const markRead = args.markRead ?? true;
   const limit = args.limit ?? 50;
   const scope = scopeOf(ctx);
-  return asOwner(ctx, binding, async (guard, held) => {
+  return await asOwner(ctx, binding, async (guard, held) => {
     for (let attempt = 0;; attempt++) {
       const all = await inbox(ctx, held.sessionId);
       const picked = all.filter((m) => !unreadOnly || !m.read).slice(0, limit);

@@ -120,7 +120,7 @@ function conflictError(
 }
 
 /** Reserves paths, all or nothing (reserve_paths). */
-export function reservePaths(
+export async function reservePaths(
   ctx: SessionContext,
   binding: SessionBinding,
   args: { paths: string[]; exclusive?: boolean; reason?: string; ttlSeconds?: number },
@@ -132,7 +132,7 @@ export function reservePaths(
   const paths = [...new Set(args.paths.map(normalizePathGlob))];
   const exclusive = args.exclusive ?? true;
   const scope = scopeOf(ctx);
-  return asOwner(ctx, binding, async (guard, held) => {
+  return await asOwner(ctx, binding, async (guard, held) => {
     for (let attempt = 1;; attempt++) {
       const [live, epoch] = await Promise.all([
         liveReservations(ctx),
@@ -189,14 +189,14 @@ export function reservePaths(
 }
 
 /** Releases this session's reservations: the given paths, or all of them (release_paths). */
-export function releasePaths(
+export async function releasePaths(
   ctx: SessionContext,
   binding: SessionBinding,
   args: { paths?: string[] },
 ): Promise<{ released: string[] }> {
   const wanted = args.paths === undefined ? null : new Set(args.paths.map(normalizePathGlob));
   const scope = scopeOf(ctx);
-  return asOwner(ctx, binding, async (guard, held) => {
+  return await asOwner(ctx, binding, async (guard, held) => {
     const mine = (await ctx.storage.listEntries(scope, { prefix: `p:${held.sessionId}:` }))
       .map(({ key, entry }) => ({ key, version: entry.version, r: asReservation(entry.value) }))
       .filter((m) => m.r !== null && (wanted === null || wanted.has(m.r.path)));

@@ -272,7 +272,7 @@ function sameContent(rec: TaskRecord, args: Required<Omit<PostTaskArgs, "taskId"
 }
 
 /** Posts a task (post_task). */
-export function postTask(
+export async function postTask(
   ctx: SessionContext,
   binding: SessionBinding,
   args: PostTaskArgs,
@@ -295,8 +295,7 @@ export function postTask(
     labels: [...new Set(args.labels ?? [])],
     priority: args.priority ?? 0,
   };
-  const scope = scopeOf(ctx);
-  return asOwner(ctx, binding, (guard, held) =>
+  return await asOwner(ctx, binding, (guard, held) =>
     retrying(async () => {
       const keys = [T + id, ...dependsOn.map((d) => T + d), ...dependsOn.map((d) => D + d)];
       const got = await readMany(ctx, keys);
@@ -413,13 +412,13 @@ export interface ClaimResult {
 }
 
 /** Claims a task: the named one, or the best ready one (priority, then oldest) (claim_task). */
-export function claimTask(
+export async function claimTask(
   ctx: SessionContext,
   binding: SessionBinding,
   args: { taskId?: string; labels?: string[] },
 ): Promise<ClaimResult> {
   const id = args.taskId === undefined ? undefined : validateTaskId(args.taskId);
-  return asOwner(
+  return await asOwner(
     ctx,
     binding,
     (guard, held) =>
@@ -612,7 +611,7 @@ export interface UpdateTaskArgs {
 }
 
 /** Changes a task's status or adds a note; only its holder may (update_task). */
-export function updateTask(
+export async function updateTask(
   ctx: SessionContext,
   binding: SessionBinding,
   args: UpdateTaskArgs,
@@ -621,7 +620,7 @@ export function updateTask(
   if (args.status === undefined && args.note === undefined) {
     throw invalidArgument("update_task needs a status, a note, or both.");
   }
-  return asOwner(ctx, binding, (guard, held) =>
+  return await asOwner(ctx, binding, (guard, held) =>
     retrying(async () => {
       const scope = scopeOf(ctx);
       const entry = await ctx.storage.retrieve(scope, T + id);
