@@ -7,13 +7,18 @@
  * in `finally`, so no server outlives its test, even under --filter.
  */
 import assert from "node:assert/strict";
-import { createClient } from "redis";
-import { CoordinatorError, describeError, isCoordinatorError } from "../src/core/errors.ts";
+import { isCoordinatorError } from "../src/core/errors.ts";
 import type { AdapterLimits, Entry, StorageAdapter } from "../src/storage/contract.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "../src/storage/contract.ts";
 import { redactSecrets, redactUrl } from "../src/core/redact.ts";
 import { createRedisAdapter, redisAdapterFactory } from "../src/storage/redis/adapter.ts";
-import { type RedisServer, skipRedisTests, startRedisServer } from "./_redis_server.ts";
+import {
+  errorText,
+  rawClient,
+  skipRedisTests,
+  startRedisServer,
+  withServer,
+} from "./_redis_server.ts";
 import { rejectsWithCode, runStorageContract } from "../src/storage/testing/contract_suite.ts";
 
 const ignore = skipRedisTests();
@@ -27,37 +32,6 @@ function freshPrefix(): string {
   return `csct${Date.now().toString(36)}${(prefixCounter++).toString(36)}:`;
 }
 
-/** Runs `fn` against a fresh server, always stopping it. */
-async function withServer(
-  fn: (server: RedisServer) => Promise<void>,
-  options: { password?: string; durable?: boolean } = {},
-): Promise<void> {
-  const server = await startRedisServer(options);
-  try {
-    await fn(server);
-  } finally {
-    await server.stop();
-  }
-}
-
-/** A plain node-redis client, for looking behind the adapter's back. */
-async function rawClient(url: string) {
-  const client = createClient({ url, RESP: 2 });
-  client.on("error", () => {}); // the tests kill servers on purpose
-  await client.connect();
-  return {
-    /** Sends one command; replies come back as RESP2 strings, numbers, arrays and nulls. */
-    send: (...args: string[]) => client.sendCommand(args) as Promise<unknown>,
-    close: () => client.destroy(),
-  };
-}
-
-/** Every ways an error could carry a secret out: message, details, cause chain, JSON. */
-function errorText(err: unknown): string {
-  const details = err instanceof CoordinatorError ? JSON.stringify(err.details) : "";
-  return [String(err), describeError(err), details, JSON.stringify(err)].join("\n");
-}
-
 /** Calls every adapter operation once. */
 function everyOperation(adapter: StorageAdapter): [string, () => Promise<unknown>][] {
   return [
@@ -68,6 +42,7 @@ function everyOperation(adapter: StorageAdapter): [string, () => Promise<unknown
     ["listEntries", () => adapter.listEntries("s")],
     ["listScopes", () => adapter.listScopes()],
     ["deleteScope", () => adapter.deleteScope("s")],
+    ["writeBatch", () => adapter.writeBatch("s", [{ op: "set", key: "b", value: 1 }])],
   ];
 }
 
@@ -92,14 +67,23 @@ if (!ignore) {
   runStorageContract("redis", async (limits, now) => {
     const server = await startRedisServer();
     try {
-      const adapter = await createRedisAdapter({
-        url: server.url,
-        prefix: freshPrefix(),
-        limits,
-        now,
-      });
+      // Every handle is another adapter on the same server and prefix, as
+      // another process or machine would open it.
+      const prefix = freshPrefix();
+      const open = () => createRedisAdapter({ url: server.url, prefix, limits, now });
+      const adapter = await open();
       return {
         adapter,
+        open,
+        // Behind the handles' backs, like a restart of a server without persistence.
+        wipe: async () => {
+          const raw = await rawClient(server.url);
+          try {
+            await raw.send("FLUSHALL");
+          } finally {
+            raw.close();
+          }
+        },
         cleanup: async () => {
           await adapter.close();
           await server.stop();
@@ -150,7 +134,11 @@ Deno.test({ name: "redis: key layout, real expiry and lazy cleanup", ignore }, a
     const adapter = await createRedisAdapter({ url: server.url, prefix: "lay:", limits: LIMITS });
     const raw = await rawClient(server.url);
     try {
-      await adapter.store("team:a", "forever", { x: 1 }, { updatedBy: "claude_1" });
+      const before = adapter.now();
+      const forever = await adapter.store("team:a", "forever", { x: 1 }, {
+        updatedBy: "claude_1",
+        heldBy: "claude_1/s1",
+      });
       const ttl = await adapter.store("team:a", "brief", "v", { ttlSeconds: 0.3 });
       const keys = (await raw.send("SCAN", "0", "COUNT", "1000") as [string, string[]])[1].sort();
       assert.deepEqual(keys, [
@@ -160,24 +148,29 @@ Deno.test({ name: "redis: key layout, real expiry and lazy cleanup", ignore }, a
         "lay:m:team:a",
         "lay:scopes",
       ]);
+      // A new scope's first version is seeded from the clock (versionSeed).
+      assert.ok(forever.version > (before - 1000) * 1000, `version ${forever.version}`);
       assert.deepEqual(
         await raw.send("HGETALL", "lay:k:team:a\u0000forever"),
         [
           "value",
           '{"x":1}',
           "version",
-          "1",
+          String(forever.version),
           "updated_at",
-          (await adapter.retrieve("team:a", "forever"))!.updatedAt,
+          forever.updatedAt,
           "updated_by",
           "claude_1",
+          "held_by",
+          "claude_1/s1",
         ],
       );
       assert.equal(await raw.send("PTTL", "lay:k:team:a\u0000forever"), -1);
       // The expiry is Redis's own: PEXPIREAT to the reported expires_at.
       const expireTime = await raw.send("PEXPIRETIME", "lay:k:team:a\u0000brief");
       assert.equal(expireTime, Date.parse(ttl.expiresAt!));
-      assert.equal(await raw.send("HGET", "lay:m:team:a", "seq"), "2");
+      assert.equal(ttl.version, forever.version + 1);
+      assert.equal(await raw.send("HGET", "lay:m:team:a", "seq"), String(ttl.version));
       assert.equal(await raw.send("ZSCORE", "lay:i:team:a", "forever"), "inf");
 
       await new Promise((r) => setTimeout(r, 450));
@@ -189,7 +182,11 @@ Deno.test({ name: "redis: key layout, real expiry and lazy cleanup", ignore }, a
       await adapter.delete("team:a", "forever");
       assert.deepEqual(await raw.send("SMEMBERS", "lay:scopes"), []);
       assert.equal(await raw.send("EXISTS", "lay:i:team:a"), 0);
-      assert.equal(await raw.send("HGET", "lay:m:team:a", "seq"), "2");
+      assert.equal(await raw.send("HGET", "lay:m:team:a", "seq"), String(ttl.version));
+      // So does a deleted scope: versions never go backwards.
+      await adapter.store("team:a", "again", 1);
+      assert.equal(await adapter.deleteScope("team:a"), true);
+      assert.equal(await raw.send("HGET", "lay:m:team:a", "seq"), String(ttl.version + 1));
 
       // A scope whose keys all expired is dropped from the set by listScopes.
       await adapter.store("gone", "k", 1, { ttlSeconds: 0.1 });
@@ -207,14 +204,21 @@ Deno.test({ name: "redis: prefixes isolate deployments on one server", ignore },
   await withServer(async (server) => {
     const a = await createRedisAdapter({ url: server.url, prefix: "a:", limits: LIMITS });
     const b = await createRedisAdapter({ url: server.url, prefix: "b:", limits: LIMITS });
+    const raw = await rawClient(server.url);
     try {
       await a.store("shared", "k", "from a");
       assert.equal(await b.retrieve("shared", "k"), null);
       assert.deepEqual(await b.listScopes(), []);
-      assert.equal((await b.store("shared", "k", "from b")).version, 1, "own counter");
+      const fromB = await b.store("shared", "k", "from b");
+      assert.equal(
+        await raw.send("HGET", "b:m:shared", "seq"),
+        String(fromB.version),
+        "own counter",
+      );
       assert.equal(await b.deleteScope("shared"), true);
       assert.equal((await a.retrieve("shared", "k"))?.value, "from a");
     } finally {
+      raw.close();
       await a.close();
       await b.close();
     }
@@ -282,8 +286,9 @@ Deno.test({ name: "redis: a password in the URL works and never leaks", ignore }
 Deno.test({ name: "redis: an ACL user limited to its prefix is enough", ignore }, async () => {
   await withServer(async (server) => {
     const raw = await rawClient(server.url);
-    // The least the adapter needs: its own keys, plain reads and writes, and
-    // running scripts (commands inside scripts are checked against the ACL too).
+    // The least the adapter needs: its own keys and change channel, plain
+    // reads and writes, running scripts (commands inside scripts are checked
+    // against the ACL too), and publishing and subscribing for the change feed.
     await raw.send(
       "ACL",
       "SETUSER",
@@ -293,23 +298,27 @@ Deno.test({ name: "redis: an ACL user limited to its prefix is enough", ignore }
       "resetkeys",
       "~csc:*",
       "resetchannels",
+      "&csc:*",
       "-@all",
       "+@read",
       "+@write",
       "+eval",
       "+evalsha",
+      "+publish",
+      "+subscribe",
     );
     const url = `redis://csc:app-secret@127.0.0.1:${server.port}`;
     const adapter = await createRedisAdapter({ url, prefix: "csc:", limits: LIMITS });
     try {
-      await adapter.store("s", "k", 1, { ttlSeconds: 60 });
-      await adapter.store("s", "k", 2, { ifVersion: 1 });
+      const first = await adapter.store("s", "k", 1, { ttlSeconds: 60 });
+      await adapter.store("s", "k", 2, { ifVersion: first.version });
       await adapter.restore("s", "r", {
         value: 1,
         version: 9,
         updatedAt: new Date().toISOString(),
         updatedBy: null,
         expiresAt: null,
+        heldBy: "h",
       });
       assert.equal((await adapter.retrieve("s", "k"))?.value, 2);
       assert.deepEqual(await adapter.listKeys("s"), ["k", "r"]);
@@ -421,12 +430,12 @@ Deno.test({ name: "redis: a frozen server times out instead of hanging", ignore 
       await rejectsWithCode(() => late.retrieve("s", "k"), "STORAGE_UNAVAILABLE");
       await late.close();
       server.resume();
-      await eventually(async () => {
-        assert.equal((await adapter.retrieve("s", "k"))?.value, 1);
-      }, 5000);
-      // Replies that arrive late must not be handed to later commands. (The
-      // store sent while frozen may have been applied on resume: its bytes
-      // were already in the server's socket buffer. Hence "may or may not".)
+      // Only that it answers again: the writes sent while frozen (the store,
+      // the delete, the deleteScope...) may all have been applied on resume,
+      // since their bytes were already in the server's socket buffer. Hence
+      // "may or may not have been applied" in their errors.
+      await eventually(() => adapter.retrieve("s", "k"), 5000);
+      // Replies that arrive late must not be handed to later commands.
       let last = 0;
       for (let i = 0; i < 20; i++) {
         const { version } = await adapter.store("s", `n${i}`, i);
@@ -564,9 +573,14 @@ Deno.test({ name: "redis: bookkeeping lost by hand never rewinds versions", igno
     const adapter = await createRedisAdapter({ url: server.url, prefix: "bk:", limits: LIMITS });
     const raw = await rawClient(server.url);
     try {
-      for (let i = 0; i < 5; i++) await adapter.store("s", "k", i);
+      let last = 0;
+      for (let i = 0; i < 5; i++) last = (await adapter.store("s", "k", i)).version;
       await raw.send("DEL", "bk:m:s");
-      assert.equal((await adapter.store("s", "k", 5)).version, 6);
+      assert.ok((await adapter.store("s", "k", 5)).version > last);
+      // Even a lost counter and a clock far behind never hand out k's version again.
+      await raw.send("DEL", "bk:m:s");
+      await raw.send("HSET", "bk:k:s\u0000k", "version", String(Number.MAX_SAFE_INTEGER - 10));
+      assert.equal((await adapter.store("s", "k", 5)).version, Number.MAX_SAFE_INTEGER - 9);
       // An index member whose hash vanished is dropped, not listed.
       await adapter.store("s", "ghost", 1);
       await raw.send("DEL", "bk:k:s\u0000ghost");
@@ -576,8 +590,9 @@ Deno.test({ name: "redis: bookkeeping lost by hand never rewinds versions", igno
       await raw.send("DEL", "bk:k:s2\u0000ghost");
       assert.deepEqual(await adapter.listScopes("s2"), []);
       // Scripts the server forgot (restart, SCRIPT FLUSH) are loaded again.
+      const ghost = await adapter.store("s", "ghost2", 1);
       await raw.send("SCRIPT", "FLUSH");
-      assert.equal((await adapter.store("s", "k", 6)).version, 8, "6 was k's, 7 the ghost's");
+      assert.equal((await adapter.store("s", "k", 6)).version, ghost.version + 1);
     } finally {
       raw.close();
       await adapter.close();
@@ -814,4 +829,46 @@ Deno.test({
       }
     });
   },
+});
+
+Deno.test({
+  name: "redis: a list limit keeps JavaScript's order where UTF-8 byte order differs",
+  ignore,
+}, async () => {
+  await withServer(async (server) => {
+    const adapter = await createRedisAdapter({ url: server.url, prefix: "lim:", limits: LIMITS });
+    try {
+      // U+E000..U+FFFF sort after supplementary characters by UTF-8 bytes but
+      // before them in UTF-16, JavaScript's order; the script applies a limit
+      // before the adapter sorts, so it must agree.
+      const keys = [
+        "\uE000",
+        "\uFFFD",
+        "\uFF21",
+        "😀",
+        "𝄞",
+        "\uD7FF",
+        "a",
+        "é",
+        "k:\uFFFF",
+        "k:😀",
+        "k:a",
+        "k:",
+      ];
+      for (const key of keys) await adapter.store("s", key, key, { heldBy: "h" });
+      const sorted = [...keys].sort();
+      for (let limit = 0; limit <= keys.length; limit++) {
+        assert.deepEqual(await adapter.listKeys("s", { limit }), sorted.slice(0, limit));
+        const entries = await adapter.listEntries("s", { limit });
+        assert.deepEqual(entries.map((e) => e.entry.value), sorted.slice(0, limit));
+        const prefixed = sorted.filter((k) => k.startsWith("k:"));
+        assert.deepEqual(
+          await adapter.listKeys("s", { prefix: "k:", limit }),
+          prefixed.slice(0, limit),
+        );
+      }
+    } finally {
+      await adapter.close();
+    }
+  });
 });

@@ -1,63 +1,94 @@
 /**
  * The Redis adapter ("redis"): scopes shared by every machine that reaches one
  * Redis server. Each key is its own Redis hash with a real Redis expiry; every
- * write and listing is one Lua script, so compare-and-set is atomic on the
- * server. The key layout is documented in redis_scripts.ts.
+ * write and listing is one Lua script, so compare-and-set, guards and batches
+ * are atomic on the server. The key layout and the change channel are
+ * documented in scripts.ts; the ACL a Redis user needs in _acl.ts.
  *
  * Failure policy: nothing waits on a dead server. The offline queue is off, so
  * while the connection is down every call rejects at once with
  * STORAGE_UNAVAILABLE; a connect timeout and a per-command timeout bound the
- * rest. The client reconnects by itself in the background.
+ * rest, and a refused connection is noticed at once. The client reconnects by
+ * itself in the background. A configuration that cannot work (bad
+ * credentials, an ACL without a permission the adapter needs) fails start-up
+ * with CONFIG_INVALID instead.
  *
  * Secrets: the URL's password is only ever handed to the client as a field;
  * every URL shown to a person goes through redactUrl, and every error text
- * from below is scrubbed of the password before it is shown.
+ * from below is scrubbed of the password before it is shown or logged.
+ *
+ * @module
  */
-import {
-  ClientClosedError,
-  ClientOfflineError,
-  createClient,
-  DisconnectsClientError,
-  ErrorReply,
-  TimeoutError,
-} from "redis";
-import { z } from "zod";
+import { DisconnectsClientError, ErrorReply } from "redis";
 import { redactUrl } from "../../core/redact.ts";
 import { CoordinatorError } from "../../core/errors.ts";
 import type { JsonValue } from "../../core/json.ts";
 import { globToRegExp, validateKey, validateScope } from "../../core/scope.ts";
-import type {
-  AdapterLimits,
-  DeleteOptions,
-  Entry,
-  ExportedKey,
-  StorageAdapter,
-  StoreOptions,
-  StoreResult,
+import {
+  type AdapterLimits,
+  type BatchOp,
+  type BatchOptions,
+  type BatchResult,
+  type DeleteOptions,
+  type DeleteScopeOptions,
+  type Entry,
+  type ExportedKey,
+  type Guard,
+  type ListOptions,
+  type StorageAdapter,
+  type StoreOptions,
+  type StoreResult,
+  versionSeed,
 } from "../contract.ts";
 import type { AdapterFactory } from "../registry.ts";
 import {
-  DELETE,
+  checkBatch,
+  type CheckedOp,
+  checkGuard,
+  checkHeldBy,
+  checkIfVersion,
+  checkListOptions,
+  checkRestoredEntry,
+  checkUpdatedBy,
+  compareStrings,
+  encodeValue,
+  expiryFromTtl,
+  guardFailed,
+  versionConflict,
+} from "../values.ts";
+import { aclRules, describeMissing, MissingPermissions, permissionOf } from "./_acl.ts";
+import {
+  AUTH_FAILURE,
+  CommandTimeout,
+  isOffline,
+  isTimeout,
+  openConnection,
+  reasonOf,
+  type RedisConnection,
+  scrubbedError,
+  waitUntilReady,
+  withTimeout,
+} from "./_client.ts";
+import { parseRedisConfig } from "./_config.ts";
+import { createChangeFeed } from "./_feed.ts";
+import { hostPort, parseRedisUrl } from "./_url.ts";
+import {
   DELETE_SCOPE,
   LIST,
   LIVE_SCOPES,
   type LuaScript,
+  PROBE,
   RESTORE,
-  STORE,
+  WRITE,
 } from "./scripts.ts";
-import {
-  checkIfVersion,
-  checkRestoredEntry,
-  encodeValue,
-  expiryFromTtl,
-  versionConflict,
-} from "../values.ts";
+
+export { DEFAULT_PREFIX } from "./_config.ts";
 
 /** Options of createRedisAdapter. */
 export interface RedisAdapterOptions {
   /** `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS. */
   url: string;
-  /** Prepended to every Redis key, so several deployments can share a server. */
+  /** Prepended to every Redis key and to the change channel, so several deployments can share a server. */
   prefix: string;
   limits: AdapterLimits;
   /** How long one connection attempt may take; 2000 ms by default. */
@@ -65,102 +96,49 @@ export interface RedisAdapterOptions {
   /** How long one command may take before it fails; 3000 ms by default. */
   commandTimeoutMs?: number;
   /**
-   * A fixed clock in epoch milliseconds, for updated_at and expiry, used as
-   * given (tests). Without it the adapter uses this machine's clock corrected
-   * by its measured offset from the Redis server's clock (see localClock).
+   * A fixed clock in epoch milliseconds, for updated_at, expiry and version
+   * seeds, used as given (tests). Without it the adapter uses this machine's
+   * clock corrected by its measured offset from the Redis server's clock (see
+   * localClock).
    */
   now?: () => number;
   /** This machine's clock; Date.now by default. Its offset from Redis's TIME is measured on connect. */
   localClock?: () => number;
-  /** Receives one line when the connection is lost or restored (already redacted). */
+  /** Receives one line when the connection is lost or restored, and the like (already redacted). */
   log?: (line: string) => void;
 }
 
-/** Default prefix of every Redis key. */
-export const DEFAULT_PREFIX = "csc:";
 /** Default connect timeout: short, so an unreachable server is reported in seconds. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 2000;
 /** Default command timeout: far above a healthy round trip, well under a person's patience. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 3000;
-/** Longest pause between reconnect attempts, so recovery is noticed within a second. */
-const MAX_RECONNECT_DELAY_MS = 1000;
 /** Scope names list_scopes checks per script call, bounding one script's run time. */
 const LIVE_BATCH = 200;
 /** SSCAN page size. */
 const SCAN_COUNT = 500;
-
-/** Where a URL points, with the credentials node-redis needs. */
-interface RedisTarget {
-  host: string;
-  port: number;
-  tls: boolean;
-  username?: string;
-  password?: string;
-  database?: number;
-}
+/** The WRITE script's reply tags (see scripts.ts). */
+const CONFLICT = 0;
+const GUARD_FAILED = 2;
 
 /**
- * The part of the node-redis client this adapter uses. node-redis's client
- * type is generic over modules, scripts and RESP version, which makes every
- * signature unwieldy; this narrow view keeps the one cast in connect().
+ * Creates the Redis adapter and connects. An unreachable server is no error:
+ * the adapter starts degraded (calls answer STORAGE_UNAVAILABLE until the
+ * server is back). Bad credentials or a missing ACL permission throw
+ * CONFIG_INVALID naming what is wrong.
+ *
+ * Needs network access to the Redis host (`--allow-net`).
+ *
+ * @example
+ * ```ts
+ * const adapter = await createRedisAdapter({
+ *   url: "redis://127.0.0.1:6379",
+ *   prefix: "csc:",
+ *   limits: { maxValueBytes: 1024 * 1024 },
+ * });
+ * await adapter.store("team/notes", "today", { done: 3 });
+ * await adapter.close();
+ * ```
  */
-interface RedisConnection {
-  connect(): Promise<unknown>;
-  sendCommand<T>(args: ReadonlyArray<string>): Promise<T>;
-  close(): Promise<void>;
-  destroy(): void;
-  on(event: "error", listener: (err: Error) => void): unknown;
-  on(event: "ready", listener: () => void): unknown;
-  readonly isReady: boolean;
-  readonly isOpen: boolean;
-}
-
-function configError(message: string, details: Record<string, unknown> = {}): CoordinatorError {
-  return new CoordinatorError("CONFIG_INVALID", `storage.config.url: ${message}`, {
-    field: "storage.config.url",
-    ...details,
-  });
-}
-
-/** Parses and checks a redis:// or rediss:// URL; CONFIG_INVALID names what is wrong, never the password. */
-function parseRedisUrl(url: string): RedisTarget {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw configError(`${JSON.stringify(redactUrl(url))} is not a valid URL.`);
-  }
-  const shown = JSON.stringify(redactUrl(url));
-  if (u.protocol !== "redis:" && u.protocol !== "rediss:") {
-    throw configError(`${shown} must start with redis:// or rediss://.`);
-  }
-  // WHATWG keeps IPv6 brackets in hostname; sockets want the bare address.
-  const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
-  if (host === "") throw configError(`${shown} names no host.`);
-  const port = u.port === "" ? 6379 : Number(u.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw configError(`${shown} has an invalid port.`);
-  }
-  let database: number | undefined;
-  if (u.pathname.length > 1) {
-    database = Number(u.pathname.slice(1));
-    if (!Number.isInteger(database) || database < 0) {
-      throw configError(`${shown}: the path must be a database number such as /0.`);
-    }
-  }
-  if (u.search || u.hash) throw configError(`${shown} must not have a query or fragment.`);
-  let username: string | undefined;
-  let password: string | undefined;
-  try {
-    username = u.username ? decodeURIComponent(u.username) : undefined;
-    password = u.password ? decodeURIComponent(u.password) : undefined;
-  } catch {
-    throw configError(`${shown} has badly percent-encoded credentials.`);
-  }
-  return { host, port, tls: u.protocol === "rediss:", username, password, database };
-}
-
-/** Creates the Redis adapter and connects; STORAGE_UNAVAILABLE when the server cannot be reached. */
 export async function createRedisAdapter(options: RedisAdapterOptions): Promise<StorageAdapter> {
   const target = parseRedisUrl(options.url);
   const { limits, prefix } = options;
@@ -174,13 +152,21 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
   const log = options.log ?? (() => {});
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-  const where = `${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`;
+  const where = hostPort(target);
+  const shownUrl = redactUrl(options.url);
   const secrets = [target.password, target.password && encodeURIComponent(target.password)]
     .filter((s): s is string => typeof s === "string" && s.length > 0);
 
   /** Removes the password from any text that came from below. */
   const scrub = (text: string): string =>
     secrets.reduce((acc, secret) => acc.split(secret).join("***"), text);
+
+  const scopesKey = prefix + "scopes";
+  const channel = prefix + "changes";
+  const valueKey = (scope: string, key: string) => `${prefix}k:${scope}\u0000${key}`;
+  const valuePrefix = (scope: string) => `${prefix}k:${scope}\u0000`;
+  const indexKey = (scope: string) => `${prefix}i:${scope}`;
+  const metaKey = (scope: string) => `${prefix}m:${scope}`;
 
   // Connection state lives in this closure. `client` is replaced when a
   // command times out (see send), so it is a `let`.
@@ -191,7 +177,7 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
 
   /** Creates a client with the listeners every client needs; does not connect. */
   function openClient(): RedisConnection {
-    const c = connect(target, connectTimeoutMs, commandTimeoutMs);
+    const c = openConnection(target, { connectTimeoutMs, commandTimeoutMs });
     // Without an 'error' listener node-redis's EventEmitter would throw and
     // crash the process on the first dropped connection.
     c.on("error", (err) => {
@@ -264,9 +250,8 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
     return new CoordinatorError(
       "STORAGE_UNAVAILABLE",
       `redis at ${where} is unreachable: ${reason}. Check that redis-server is running and ` +
-        `reachable from this machine (storage.config.url is ${
-          redactUrl(options.url)
-        }); the adapter reconnects by itself.`,
+        `reachable from this machine (storage.config.url is ${shownUrl}); the adapter ` +
+        `reconnects by itself.`,
       { adapter: "redis", host: target.host, port: target.port },
       cause instanceof Error ? { cause: scrubbedError(cause, scrub) } : undefined,
     );
@@ -297,12 +282,12 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
       if (redisKey !== undefined && /^WRONGTYPE\b/.test(message)) {
         return corruptKey(redisKey, "is not a hash (WRONGTYPE).");
       }
-      // LOADING, BUSY, OOM, READONLY, NOAUTH, WRONGPASS...: the server is
-      // there but cannot serve us; the caller can only wait or fix the server.
+      // LOADING, BUSY, OOM, READONLY, NOAUTH, WRONGPASS, NOPERM...: the server
+      // is there but cannot serve us; the caller can only wait or fix the server.
       return new CoordinatorError(
         "STORAGE_UNAVAILABLE",
         `redis at ${where} refused the command: ${scrub(message)}. Check the server's state ` +
-          `and the credentials in storage.config.url (${redactUrl(options.url)}).`,
+          `and the credentials in storage.config.url (${shownUrl}).`,
         { adapter: "redis", host: target.host, port: target.port },
         { cause: scrubbedError(err, scrub) },
       );
@@ -355,21 +340,19 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
     }
   }
 
-  const scopesKey = prefix + "scopes";
-  const valueKey = (scope: string, key: string) => `${prefix}k:${scope}\u0000${key}`;
-  const valuePrefix = (scope: string) => `${prefix}k:${scope}\u0000`;
-  const indexKey = (scope: string) => `${prefix}i:${scope}`;
-  const metaKey = (scope: string) => `${prefix}m:${scope}`;
-
   /** Builds an Entry from raw hash fields, or throws CORRUPT_STATE naming the key. */
   function toEntry(
     redisKey: string,
-    value: string | null,
-    version: string | number | null,
-    updatedAt: string | null,
-    updatedBy: string | null,
-    expiresAt: string | null,
+    fields: {
+      value: string | null;
+      version: string | number | null;
+      updatedAt: string | null;
+      updatedBy: string | null;
+      expiresAt: string | null;
+      heldBy: string | null;
+    },
   ): Entry {
+    const { value, updatedAt } = fields;
     if (value === null) throw corruptKey(redisKey, "has no value field.");
     let parsed: JsonValue;
     try {
@@ -377,66 +360,150 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
     } catch (err) {
       throw corruptKey(redisKey, `its value is not valid JSON (${(err as Error).message}).`);
     }
-    const v = Number(version);
-    if (!Number.isSafeInteger(v) || v < 1) {
+    const version = Number(fields.version);
+    if (!Number.isSafeInteger(version) || version < 1) {
       throw corruptKey(redisKey, "its version is not a positive integer.");
     }
     if (updatedAt === null) throw corruptKey(redisKey, "has no updated_at field.");
-    const exp = expiresAt === null ? null : Number(expiresAt);
+    const exp = fields.expiresAt === null ? null : Number(fields.expiresAt);
     if (exp !== null && !Number.isFinite(exp)) {
       throw corruptKey(redisKey, "its expires_at is not a number.");
     }
     return {
       value: parsed,
-      version: v,
+      version,
       updatedAt,
-      updatedBy,
+      updatedBy: fields.updatedBy,
       expiresAt: exp === null ? null : new Date(exp).toISOString(),
+      heldBy: fields.heldBy,
     };
   }
 
-  async function entries(scope: string): Promise<ExportedKey[]> {
-    const flat = await evalScript<(string | number | null)[]>(
-      LIST,
-      [indexKey(scope), scopesKey],
-      [now(), valuePrefix(scope), scope, "1"],
-    );
-    const out: ExportedKey[] = [];
-    for (let i = 0; i < flat.length; i += 6) {
-      const key = String(flat[i]);
-      const [value, version, at, by, exp] = flat.slice(i + 1, i + 6) as (string | null)[];
-      out.push({ key, entry: toEntry(valueKey(scope, key), value, version, at, by, exp) });
+  /**
+   * Store, delete and writeBatch: one WRITE script that checks the guard and
+   * every op's ifVersion (a check op does nothing more), then applies every op.
+   */
+  async function write(
+    scope: string,
+    ops: CheckedOp[],
+    updatedBy: string | null,
+    guard: Guard | undefined,
+  ): Promise<BatchResult[]> {
+    const nowMs = now();
+    const updatedAt = new Date(nowMs).toISOString();
+    const keys = [indexKey(scope), metaKey(scope), scopesKey];
+    if (guard !== undefined) keys.push(valueKey(guard.scope, guard.key));
+    const args: (string | number)[] = [
+      nowMs,
+      versionSeed(nowMs),
+      scope,
+      updatedAt,
+      updatedBy ?? "",
+      updatedBy === null ? "0" : "1",
+      channel,
+      guard?.field ?? "",
+      guard?.equals ?? "",
+    ];
+    const expiries = ops.map((op) => {
+      keys.push(valueKey(scope, op.key));
+      if (op.op !== "set") {
+        args.push(op.op, op.key, op.ifVersion ?? "", "", "", "");
+        return null;
+      }
+      const expiresMs = expiryFromTtl(op.ttlSeconds, nowMs);
+      args.push("set", op.key, op.ifVersion ?? "", op.text, expiresMs ?? "", op.heldBy ?? "");
+      return expiresMs;
+    });
+    // Versions come back as text (see scripts.ts), tags and flags as integers.
+    const reply = (await evalScript<(number | string)[]>(WRITE, keys, args)).map(Number);
+    if (reply[0] === GUARD_FAILED) {
+      throw guardFailed(guard!, scope, ops.length === 1 ? ops[0].key : null);
     }
-    return out.sort((a, b) => compareStrings(a.key, b.key));
+    if (reply[0] === CONFLICT) {
+      const op = ops[reply[1] - 1];
+      throw versionConflict(scope, op.key, op.ifVersion ?? 0, reply[2]);
+    }
+    return ops.map((op, i): BatchResult => {
+      if (op.op === "check") return { op: "check" };
+      if (op.op === "delete") return { op: "delete", deleted: reply[i + 1] === 1 };
+      const expiresMs = expiries[i];
+      return {
+        op: "set",
+        version: reply[i + 1],
+        updatedAt,
+        expiresAt: expiresMs === null ? null : new Date(expiresMs).toISOString(),
+      };
+    });
   }
 
-  // The probe is a read of our own key, so it needs no permission beyond
-  // what the adapter needs anyway (PING would need @connection in an ACL).
+  /** The LIST script's arguments for a scope and validated list options. */
+  function listArgs(scope: string, full: boolean, options: ListOptions | undefined) {
+    const { prefix: keyPrefix, limit } = checkListOptions(options);
+    return {
+      limit,
+      args: [
+        now(),
+        valuePrefix(scope),
+        scope,
+        full ? "1" : "0",
+        keyPrefix,
+        limit === Infinity ? "" : limit,
+      ],
+    };
+  }
+
+  /**
+   * Asks the server whether this user may run everything the adapter runs:
+   * EVAL and EVALSHA for real (pipelined, the same probe script), every
+   * command inside the scripts and on the change channel through the ACL.
+   */
+  async function probe(c: RedisConnection): Promise<void> {
+    const keys = [valueKey("", ""), indexKey(""), metaKey(""), scopesKey];
+    const tail = [String(keys.length), ...keys, channel];
+    // EVAL first, even when the server knows the script: a user without +eval
+    // would otherwise pass until the next restart flushes the script cache.
+    const evaluated = c.sendCommand<string[]>(["EVAL", PROBE.source, ...tail]);
+    const bySha = c.sendCommand<string[]>(["EVALSHA", PROBE.sha, ...tail]);
+    bySha.catch(() => {}); // when EVAL fails, its error is the one to report
+    const missing = await evaluated;
+    await bySha;
+    if (missing.length > 0) throw new MissingPermissions(missing.map(String));
+  }
+
+  /** CONFIG_INVALID for a user that lacks a permission; `what` names it. */
+  function permissionError(what: string): CoordinatorError {
+    return new CoordinatorError(
+      "CONFIG_INVALID",
+      `storage.config.url: the user of ${shownUrl} lacks permissions at redis at ${where}: ` +
+        `${what}. Its ACL must allow ${aclRules(prefix)}.`,
+      { field: "storage.config.url", host: target.host, port: target.port },
+    );
+  }
+
   let ready = true;
-  await waitUntilReady(client, connectTimeoutMs, ["EXISTS", scopesKey]).catch((err) => {
-    const fatal = err instanceof ErrorReply &&
-      (/^NOPERM\b/.test(err.message) || AUTH_FAILURE.test(err.message));
-    if (fatal) {
+  await waitUntilReady(client, connectTimeoutMs, () => probe(client)).catch((err) => {
+    const noPermission = err instanceof MissingPermissions ||
+      (err instanceof ErrorReply && /^NOPERM\b/.test(err.message));
+    const badCredentials = err instanceof ErrorReply && AUTH_FAILURE.test(err.message);
+    if (noPermission || badCredentials) {
       closed = true;
       client.destroy();
     }
-    if (err instanceof ErrorReply && /^NOPERM\b/.test(err.message)) {
+    if (err instanceof MissingPermissions) throw permissionError(describeMissing(err, prefix));
+    if (noPermission) {
       // An ACL user without rights to our keys or commands: config, not outage.
-      throw new CoordinatorError(
-        "CONFIG_INVALID",
-        `storage.config.url: the user of ${redactUrl(options.url)} lacks permissions at redis ` +
-          `at ${where} (${scrub(err.message)}). Its ACL must allow the keys ~${prefix}* and ` +
-          `the commands +@read +@write +eval +evalsha (and +time, to follow the server's clock).`,
-        { field: "storage.config.url", host: target.host, port: target.port },
+      const permission = permissionOf(err.message, prefix);
+      throw permissionError(
+        `${scrub(err.message)}${permission === null ? "" : ` (it needs ${permission})`}`,
       );
     }
-    if (err instanceof ErrorReply && AUTH_FAILURE.test(err.message)) {
+    if (badCredentials) {
       // Bad credentials do not heal by retrying: it is the config that is wrong.
       throw new CoordinatorError(
         "CONFIG_INVALID",
-        `storage.config.url: redis at ${where} refused the credentials of ${
-          redactUrl(options.url)
-        } (${scrub(err.message)}). Fix the user name or password.`,
+        `storage.config.url: redis at ${where} refused the credentials of ${shownUrl} (${
+          scrub(err.message)
+        }). Fix the user name or password.`,
         { field: "storage.config.url", host: target.host, port: target.port },
       );
     }
@@ -451,49 +518,42 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
     lastError = reason;
     log(
       `redis at ${where} is unreachable: ${reason}. Serving anyway; calls answer ` +
-        `STORAGE_UNAVAILABLE until it is back (storage.config.url is ${redactUrl(options.url)}).`,
+        `STORAGE_UNAVAILABLE until it is back (storage.config.url is ${shownUrl}).`,
     );
   });
   wasReady = ready;
   // Before the first call, so no expiry is judged by an unmeasured clock.
   if (ready) await measureClockOffset(client);
 
+  const feed = createChangeFeed({
+    open: () => openConnection(target, { connectTimeoutMs, commandTimeoutMs, reconnect: false }),
+    channel,
+    timeoutMs: connectTimeoutMs + commandTimeoutMs,
+    log: (line) => log(`redis at ${where}: ${line}`),
+    describe: (err) => scrub(reasonOf(err)),
+  });
+
   return {
     name: "redis",
+    now,
 
     async store(scope, key, value: JsonValue, options: StoreOptions = {}): Promise<StoreResult> {
       const s = validateScope(scope);
-      validateKey(key);
-      checkIfVersion(options.ifVersion);
-      const nowMs = now();
-      const expiresMs = expiryFromTtl(options.ttlSeconds, nowMs);
-      const updatedBy = options.updatedBy ?? null;
-      if (updatedBy !== null && typeof updatedBy !== "string") {
-        throw new CoordinatorError("INVALID_ARGUMENT", "updated_by must be a string or null.");
-      }
-      const text = encodeValue(value, limits);
-      const updatedAt = new Date(nowMs).toISOString();
-      const [ok, version] = await evalScript<[number, number]>(
-        STORE,
-        [valueKey(s, key), indexKey(s), metaKey(s), scopesKey],
-        [
-          key,
-          s,
-          text,
-          options.ifVersion ?? "",
-          nowMs,
-          expiresMs ?? "",
-          updatedAt,
-          updatedBy ?? "",
-          updatedBy === null ? "0" : "1",
-        ],
-      );
-      if (ok !== 1) throw versionConflict(s, key, options.ifVersion ?? 0, version);
-      return {
-        version,
-        updatedAt,
-        expiresAt: expiresMs === null ? null : new Date(expiresMs).toISOString(),
+      const op: CheckedOp = {
+        op: "set",
+        key: validateKey(key),
+        text: encodeValue(value, limits),
+        ifVersion: options.ifVersion,
+        ttlSeconds: options.ttlSeconds,
+        heldBy: checkHeldBy(options.heldBy),
       };
+      checkIfVersion(op.ifVersion);
+      expiryFromTtl(op.ttlSeconds, 0);
+      const updatedBy = checkUpdatedBy(options.updatedBy);
+      const guard = checkGuard(options.guard);
+      const [result] = await write(s, [op], updatedBy, guard);
+      const { op: _op, ...stored } = result as { op: "set" } & StoreResult;
+      return stored;
     },
 
     async retrieve(scope, key): Promise<Entry | null> {
@@ -501,15 +561,33 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
       validateKey(key);
       const redisKey = valueKey(s, key);
       // One HMGET is atomic on its own; no script needed for a single-key read.
-      const [value, version, at, by, exp] = await send<(string | null)[]>(
-        ["HMGET", redisKey, "value", "version", "updated_at", "updated_by", "expires_at"],
+      const [value, version, updatedAt, updatedBy, expiresAt, heldBy] = await send<
+        (string | null)[]
+      >(
+        [
+          "HMGET",
+          redisKey,
+          "value",
+          "version",
+          "updated_at",
+          "updated_by",
+          "expires_at",
+          "held_by",
+        ],
         redisKey,
       );
-      if (value === null && version === null && at === null) return null;
-      const entry = toEntry(redisKey, value, version, at, by, exp);
+      if (value === null && version === null && updatedAt === null) return null;
+      const entry = toEntry(redisKey, {
+        value,
+        version,
+        updatedAt,
+        updatedBy,
+        expiresAt,
+        heldBy,
+      });
       // Redis drops the key at expires_at by its own clock; this check makes
       // the adapter's clock decide too, exactly as the file adapter does.
-      if (entry.expiresAt !== null && Number(exp) <= now()) return null;
+      if (entry.expiresAt !== null && Number(expiresAt) <= now()) return null;
       return entry;
     },
 
@@ -517,27 +595,59 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
       const s = validateScope(scope);
       validateKey(key);
       checkIfVersion(options.ifVersion);
-      const [ok, result] = await evalScript<[number, number]>(
-        DELETE,
-        [valueKey(s, key), indexKey(s), scopesKey],
-        [key, options.ifVersion ?? "", now(), s],
+      const guard = checkGuard(options.guard);
+      const [result] = await write(
+        s,
+        [{ op: "delete", key, ifVersion: options.ifVersion }],
+        null,
+        guard,
       );
-      if (ok !== 1) throw versionConflict(s, key, options.ifVersion ?? 0, result);
-      return result === 1;
+      return result.op === "delete" && result.deleted;
     },
 
-    async listKeys(scope): Promise<string[]> {
+    async writeBatch(scope, ops: BatchOp[], options: BatchOptions = {}) {
       const s = validateScope(scope);
-      const keys = await evalScript<string[]>(
+      const checked = checkBatch(ops, limits);
+      const updatedBy = checkUpdatedBy(options.updatedBy);
+      const guard = checkGuard(options.guard);
+      return await write(s, checked, updatedBy, guard);
+    },
+
+    async listKeys(scope, options?: ListOptions): Promise<string[]> {
+      const s = validateScope(scope);
+      const { args, limit } = listArgs(s, false, options);
+      const keys = await evalScript<string[]>(LIST, [indexKey(s), scopesKey], args);
+      return keys.map(String).sort(compareStrings).slice(0, limit);
+    },
+
+    async listEntries(scope, options?: ListOptions): Promise<ExportedKey[]> {
+      const s = validateScope(scope);
+      const { args, limit } = listArgs(s, true, options);
+      const flat = await evalScript<(string | number | null)[]>(
         LIST,
         [indexKey(s), scopesKey],
-        [now(), valuePrefix(s), s, "0"],
+        args,
       );
-      return keys.map(String).sort(compareStrings);
-    },
-
-    async listEntries(scope): Promise<ExportedKey[]> {
-      return await entries(validateScope(scope));
+      const out: ExportedKey[] = [];
+      for (let i = 0; i < flat.length; i += 7) {
+        const key = String(flat[i]);
+        const [value, version, updatedAt, updatedBy, expiresAt, heldBy] = flat.slice(
+          i + 1,
+          i + 7,
+        ) as (string | null)[];
+        out.push({
+          key,
+          entry: toEntry(valueKey(s, key), {
+            value,
+            version,
+            updatedAt,
+            updatedBy,
+            expiresAt,
+            heldBy,
+          }),
+        });
+      }
+      return out.sort((a, b) => compareStrings(a.key, b.key)).slice(0, limit);
     },
 
     async listScopes(pattern?: string): Promise<string[]> {
@@ -569,7 +679,8 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
     async restore(scope, key, entry: Entry): Promise<boolean> {
       const s = validateScope(scope);
       validateKey(key);
-      const { text, expiresMs } = checkRestoredEntry(entry, limits);
+      const { text, expiresMs, heldBy } = checkRestoredEntry(entry, limits);
+      const nowMs = now();
       const written = await evalScript<number>(
         RESTORE,
         [valueKey(s, key), indexKey(s), metaKey(s), scopesKey],
@@ -582,25 +693,37 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
           entry.updatedBy ?? "",
           entry.updatedBy === null ? "0" : "1",
           expiresMs ?? "",
-          now(),
+          nowMs,
+          versionSeed(nowMs),
+          heldBy ?? "",
+          channel,
         ],
       );
       return written === 1;
     },
 
-    async deleteScope(scope): Promise<boolean> {
+    async deleteScope(scope, options: DeleteScopeOptions = {}): Promise<boolean> {
       const s = validateScope(scope);
-      const live = await evalScript<number>(
+      const guard = checkGuard(options.guard);
+      const keys = [indexKey(s), scopesKey];
+      if (guard !== undefined) keys.push(valueKey(guard.scope, guard.key));
+      const [tag, live] = await evalScript<[number, number]>(
         DELETE_SCOPE,
-        [indexKey(s), metaKey(s), scopesKey],
-        [now(), valuePrefix(s), s],
+        keys,
+        [now(), valuePrefix(s), s, channel, guard?.field ?? "", guard?.equals ?? ""],
       );
+      if (tag === GUARD_FAILED) throw guardFailed(guard!, s, null);
       return live === 1;
+    },
+
+    watch(listener) {
+      return feed.watch(listener);
     },
 
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      feed.close();
       // close() lets pending replies arrive; bound it, then drop the socket.
       if (client.isReady) {
         await withTimeout(client.close(), commandTimeoutMs).catch(() => {});
@@ -611,171 +734,21 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
 }
 
 /** Builds the redis adapter from `storage.config` (url, prefix, connect_timeout_ms, command_timeout_ms). */
-export const redisAdapterFactory: AdapterFactory = (config, context) => {
-  const parsed = RedisConfigSchema.safeParse(config ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const unknown = issue.code === "unrecognized_keys" ? issue.keys : [];
-    const path = unknown.length > 0 ? unknown[0] : issue.path.map(String).join(".");
-    const field = path === "" ? "storage.config" : `storage.config.${path}`;
-    const what = unknown.length > 0
-      ? "unknown field (the redis adapter accepts url, prefix, connect_timeout_ms and " +
-        "command_timeout_ms)."
-      : path === ""
-      ? "must be an object."
-      : issue.message;
-    // Only paths and our own messages go out: zod never sees the URL text in
-    // a message, so the password cannot leak through here.
-    return Promise.reject(
-      new CoordinatorError("CONFIG_INVALID", `${field}: ${what}`, {
-        field,
-        issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
-      }),
-    );
-  }
-  const c = parsed.data;
-  return createRedisAdapter({
+export const redisAdapterFactory: AdapterFactory = async (config, context) => {
+  const c = parseRedisConfig(config);
+  return await createRedisAdapter({
     url: c.url,
     prefix: c.prefix,
     limits: context.limits,
-    connectTimeoutMs: c.connect_timeout_ms,
-    commandTimeoutMs: c.command_timeout_ms,
+    connectTimeoutMs: c.connectTimeoutMs,
+    commandTimeoutMs: c.commandTimeoutMs,
     log: context.log,
   });
 };
 
-const timeoutField = z
-  .number({ error: "must be a number of milliseconds." })
-  .int({ error: "must be a whole number of milliseconds." })
-  .min(100, { error: "must be at least 100 ms." })
-  .max(60_000, { error: "must be at most 60000 ms." })
-  .optional();
-
-const RedisConfigSchema = z.strictObject({
-  url: z
-    .string({ error: "is required: a redis:// or rediss:// URL such as redis://127.0.0.1:6379." })
-    .refine((u) => /^rediss?:\/\//.test(u), {
-      error: "must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379.",
-    }),
-  prefix: z
-    .string({ error: "must be a string." })
-    .min(1, { error: "must not be empty." })
-    .max(100, { error: "must be at most 100 characters." })
-    // deno-lint-ignore no-control-regex
-    .refine((p) => !/[\u0000-\u001f\u007f]/.test(p), {
-      error: "must not contain control characters.",
-    })
-    .default(DEFAULT_PREFIX),
-  connect_timeout_ms: timeoutField,
-  command_timeout_ms: timeoutField,
-});
-
-/** Creates the node-redis client; nothing is sent until connect(). */
-function connect(
-  target: RedisTarget,
-  connectTimeoutMs: number,
-  commandTimeoutMs: number,
-): RedisConnection {
-  const client = createClient({
-    // The URL itself is never passed: node-redis echoes it in some errors.
-    username: target.username,
-    password: target.password,
-    database: target.database,
-    // No client name: CLIENT SETNAME would need one more ACL permission.
-    // RESP2 keeps replies plain (arrays, strings, null) for the scripts.
-    RESP: 2,
-    // Fail fast while disconnected instead of queueing calls that would hang.
-    disableOfflineQueue: true,
-    commandOptions: { timeout: commandTimeoutMs },
-    socket: {
-      host: target.host,
-      port: target.port,
-      // The literal types pick node-redis's TCP or TLS socket options.
-      ...(target.tls ? { tls: true as const } : { tls: false as const }),
-      connectTimeout: connectTimeoutMs,
-      // Never give up: back off to at most a second, with jitter so many
-      // coordinators do not reconnect in lockstep after an outage.
-      reconnectStrategy: (retries: number) =>
-        Math.min(100 * 2 ** retries, MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 100),
-    },
-  });
-  // node-redis's generic client type is unwieldy (see RedisConnection); the
-  // narrow view covers exactly the members used here.
-  return client as unknown as RedisConnection;
-}
-
-/** Error replies that mean the credentials are wrong (the texts never include the password). */
-const AUTH_FAILURE = /^(WRONGPASS|NOAUTH|NOPERM)\b|^ERR (AUTH|invalid password|invalid username)/i;
-
-/** Resolves when the client is ready and `probe` succeeded; rejects after `ms` or when the server refuses us. */
-function waitUntilReady(client: RedisConnection, ms: number, probe: string[]): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("connect timeout")), ms);
-    const fail = (err: unknown) => {
-      clearTimeout(timer);
-      reject(err);
-    };
-    client.connect()
-      // A server with requirepass accepts a client that sent no password and
-      // only refuses its first command: probe now, so that shows at startup.
-      .then(() => client.sendCommand(probe))
-      .then(() => {
-        clearTimeout(timer);
-        resolve();
-      }, fail);
-    // An auth failure during the handshake would be retried forever; it will
-    // not heal, so report it.
-    client.on("error", (err) => {
-      if (err instanceof ErrorReply && AUTH_FAILURE.test(err.message)) fail(err);
-    });
-  });
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("timeout")), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** A short human reason for a low-level error, such as "connect ECONNREFUSED 127.0.0.1:6379". */
-function reasonOf(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const code = (err as { code?: unknown }).code;
-  const text = err.message || err.name;
-  return typeof code === "string" && !text.includes(code) ? `${code}: ${text}` : text;
-}
-
-/** Our own per-command timeout: node-redis's covers only commands not yet written. */
-class CommandTimeout extends Error {}
-
-function isTimeout(err: unknown): boolean {
-  return err instanceof TimeoutError || err instanceof CommandTimeout;
-}
-
-/** True when node-redis refused to send the command at all. */
-function isOffline(err: unknown): boolean {
-  return err instanceof ClientOfflineError || err instanceof ClientClosedError;
-}
-
-/** A copy of an error for `cause`, with the password scrubbed from its message. */
-function scrubbedError(err: unknown, scrub: (s: string) => string): Error {
-  const e = err instanceof Error ? err : new Error(String(err));
-  const copy = new Error(scrub(e.message));
-  copy.name = e.name;
-  return copy;
-}
-
+/** Decodes the hex a script used to name a key in a CSC_CORRUPT error. */
 function fromHex(hex: string): string {
   const bytes = new Uint8Array(hex.length / 2);
   for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
-}
-
-/** Plain code-unit order, the same as the file adapter's. */
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,35 +1,54 @@
 /**
  * The Lua scripts of the Redis adapter. Every write and every listing runs as
- * one script so Redis executes it atomically: compare-and-set has no
- * read-then-write window, and a listing is a consistent snapshot.
+ * one script so Redis executes it atomically: compare-and-set and guards have
+ * no read-then-write window, a batch lands whole or not at all, and a listing
+ * is a consistent snapshot.
  *
  * Key layout (P is the configured prefix, e.g. "csc:"; NUL is "\0", which
  * scope and key names can never contain, so the split is unambiguous):
  *
  * - `P k:<scope>NUL<key>`  hash: value (JSON text), version, updated_at (ISO),
- *                          updated_by (absent when unknown), expires_at (epoch
- *                          ms, absent when the key never expires). A key with a
- *                          TTL carries a real Redis expiry (PEXPIREAT).
+ *                          updated_by (absent when unknown), held_by (the
+ *                          opaque holder tag; absent for none), expires_at
+ *                          (epoch ms, absent when the key never expires). A
+ *                          key with a TTL carries a real Redis expiry
+ *                          (PEXPIREAT).
  * - `P i:<scope>`          sorted set, the scope's key index: member = key name,
  *                          score = expires_at ms or +inf. Lets listings find
  *                          live keys without scanning the keyspace.
- * - `P m:<scope>`          hash, scope metadata: `seq` is the version counter
- *                          (HINCRBY). It outlives the scope's keys so a deleted
- *                          and re-created key never reuses a version; only
- *                          delete_scope removes it.
+ * - `P m:<scope>`          hash, scope metadata: `seq` is the largest version
+ *                          handed out. It outlives the scope's keys, also
+ *                          delete_scope, so a deleted and re-created key never
+ *                          reuses a version. When it is missing (a new scope, or
+ *                          a server that lost its data) the next version is
+ *                          the caller's clock seed + 1 (versionSeed in
+ *                          contract.ts), above any version handed out before.
  * - `P scopes`             set of scope names that may hold live keys; cleaned
  *                          lazily by list_scopes, never enumerated with KEYS.
+ * - channel `P changes`    every script that changes a scope PUBLISHes the
+ *                          scope's name here, inside the script, so the change
+ *                          feed needs no keyspace-notification config and no
+ *                          change can land without its message. The probe may
+ *                          publish an empty message, which is no scope name.
  *
  * Scripts build key names for index members themselves (`k:` keys of a scope),
  * which is fine on a single Redis node but not cluster-safe.
  *
  * Clock: the caller passes `now` (epoch ms) so the adapter's clock decides
- * liveness exactly like the file adapter's; Redis's own expiry removes the
- * data at the same instant (PEXPIREAT to the same expires_at).
+ * liveness and guards exactly as in every other adapter; Redis's own expiry
+ * removes the data at the same instant (PEXPIREAT to the same expires_at).
+ *
+ * Numbers: versions seeded from the clock have 16 digits, and Lua's own
+ * number-to-text conversion keeps only 14, so every version written goes
+ * through int() (exact below 2^53). Versions are returned as text too:
+ * node-redis decodes integer replies within 57 of 2^53 inexactly.
  *
  * Unreadable data is reported by raising `CSC_CORRUPT <hex of redis key>
  * <reason>`; the adapter turns that into CORRUPT_STATE naming the key. The
  * key is hex-encoded because it contains NUL, which error lines cannot carry.
+ *
+ * Replies use small tuples: {1, ...} success, {0, op, current_version} a
+ * version conflict on the op-th write, {2} a guard that does not hold.
  */
 import { createHash } from "node:crypto";
 
@@ -45,6 +64,11 @@ function script(name: string, body: string): LuaScript {
   return { name, source, sha: createHash("sha1").update(source, "utf8").digest("hex") };
 }
 
+/** ARGV of WRITE before the first op; each op then takes WRITE_OP_ARGS more. */
+export const WRITE_HEAD_ARGS = 9;
+/** ARGV per op of WRITE: kind ('set'/'delete'/'check'), key, ifVersion, value, expires_at, held_by. */
+export const WRITE_OP_ARGS = 6;
+
 // Shared helpers, prepended to every script.
 const PRELUDE = `
 local function hex(s)
@@ -58,6 +82,10 @@ local function call(key, ...)
   local r = redis.pcall(...)
   if type(r) == 'table' and r.err then corrupt(key, r.err) end
   return r
+end
+-- An integer as exact decimal text.
+local function int(n)
+  return string.format('%.0f', n)
 end
 -- The live version of a value hash, or 0 when it is absent or expired at 'now'.
 -- The second result is true when the hash exists but is expired.
@@ -76,19 +104,55 @@ local function current(k, now)
   end
   return v, false
 end
+-- True when the value hash 'k' is live at 'now' and its value is a JSON object
+-- whose field 'field' is the string 'equals'. A value that does not decode
+-- (or nests deeper than cjson follows) does not hold.
+local function guard_holds(k, field, equals, now)
+  if current(k, now) == 0 then return false end
+  local text = call(k, 'HGET', k, 'value')
+  -- Values are JSON.stringify output: only an object starts with '{'. This
+  -- also keeps arrays out, which cjson decodes to tables as well.
+  if type(text) ~= 'string' or string.sub(text, 1, 1) ~= '{' then return false end
+  local ok, value = pcall(cjson.decode, text)
+  if not ok or type(value) ~= 'table' then return false end
+  return value[field] == equals
+end
+-- The counter's current value, or nil when it is missing.
+local function counter(meta)
+  local seq = call(meta, 'HGET', meta, 'seq')
+  if not seq then return nil end
+  local n = tonumber(seq)
+  if not n then corrupt(meta, 'seq is not an integer') end
+  return n
+end
+-- Fails (as corruption) unless the index and the scopes set have the right
+-- types: checked before a script writes anything, because Redis does not roll
+-- a script back when it fails half-way.
+local function check_types(idx, scopes)
+  call(idx, 'ZCARD', idx)
+  call(scopes, 'SCARD', scopes)
+end
 -- Writes one entry's hash and its expiry, and indexes it in its scope: the
--- last step of a store and of a restore. 'by' is nil when the writer is unknown.
-local function write_entry(k, idx, scopes, scope, member, value, ver, at, by, exp)
-  -- DEL first so fields of the previous write (updated_by, expires_at) and its
-  -- expiry do not survive.
+-- last step of a set and of a restore. 'by' and 'held' are nil for none.
+local function write_entry(k, idx, scopes, scope, member, value, ver, at, by, held, exp)
+  -- DEL first so fields of the previous write (updated_by, held_by,
+  -- expires_at) and its expiry do not survive.
   redis.call('DEL', k)
+  local fields = {'value', value, 'version', int(ver), 'updated_at', at}
   if by then
-    redis.call('HSET', k, 'value', value, 'version', ver, 'updated_at', at, 'updated_by', by)
-  else
-    redis.call('HSET', k, 'value', value, 'version', ver, 'updated_at', at)
+    fields[#fields + 1] = 'updated_by'
+    fields[#fields + 1] = by
+  end
+  if held then
+    fields[#fields + 1] = 'held_by'
+    fields[#fields + 1] = held
   end
   if exp ~= '' then
-    redis.call('HSET', k, 'expires_at', exp)
+    fields[#fields + 1] = 'expires_at'
+    fields[#fields + 1] = exp
+  end
+  redis.call('HSET', k, unpack(fields))
+  if exp ~= '' then
     redis.call('PEXPIREAT', k, exp)
     call(idx, 'ZADD', idx, exp, member)
   else
@@ -96,115 +160,183 @@ local function write_entry(k, idx, scopes, scope, member, value, ver, at, by, ex
   end
   call(scopes, 'SADD', scopes, scope)
 end
+-- True when 'a' sorts before 'b' in UTF-16 code unit order (JavaScript's
+-- default sort), without Lua's '<', which follows the server's locale
+-- (strcoll). UTF-8 byte order agrees with UTF-16 order except that characters
+-- U+E000..U+FFFF (lead bytes 0xEE, 0xEF) come after supplementary characters
+-- (lead bytes 0xF0..0xF4) in UTF-8 but before them in UTF-16 (surrogates).
+-- Bytes >= 0xEE are always lead bytes, so where the strings first differ both
+-- are at the start of a character.
+local function before(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      if x >= 0xEE and y >= 0xEE and (x >= 0xF0) ~= (y >= 0xF0) then return x >= 0xF0 end
+      return x < y
+    end
+  end
+  return #a < #b
+end
 `;
 
 /**
- * Compare-and-set write.
- * KEYS: value hash, index, meta, scopes set.
- * ARGV: key, scope, value JSON, ifVersion ('' = unconditional), now ms,
- *       expires_at ms ('' = never), updated_at ISO, updated_by ('' = none), has_updated_by ('1'/'0').
- * Returns {1, version} on success, {0, current_version} on a conflict.
+ * Every store, delete and batch: checks the guard and every op's ifVersion
+ * (check ops do nothing else) first, then applies every op, in op order.
+ * KEYS: index, meta, scopes set, [guard value hash, when ARGV[8] ~= ''], then
+ *       one value hash per op.
+ * ARGV: now ms, version seed, scope, updated_at ISO, updated_by ('' = none),
+ *       has_updated_by ('1'/'0'), change channel, guard field ('' = no
+ *       guard), guard equals; then per op WRITE_OP_ARGS: kind ('set',
+ *       'delete' or 'check', which only checks its ifVersion), key, ifVersion
+ *       ('' = unconditional), value JSON ('' unless a set), expires_at ms
+ *       ('' = never), held_by ('' = none).
+ * Returns {1, r...} with r = the new version of a set (as text), 1/0 for a
+ * delete that did/did not remove a live key, 0 for a check; {0, op number, current_version
+ * (as text)} on a
+ * conflict; {2} when the guard does not hold. Publishes the scope when a key
+ * changed.
  */
-export const STORE: LuaScript = script(
-  "store",
+export const WRITE: LuaScript = script(
+  "write",
   `
-local k, idx, meta, scopes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local member, scope, value, ifv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local now, exp = tonumber(ARGV[5]), ARGV[6]
-local cur = current(k, now)
-if ifv ~= '' and tonumber(ifv) ~= cur then return {0, cur} end
-local ver = call(meta, 'HINCRBY', meta, 'seq', 1)
--- Defensive: if the counter was lost (evicted, deleted by hand) never hand out
--- a version at or below the one the key holds.
-if ver <= cur then
-  ver = cur + 1
-  call(meta, 'HSET', meta, 'seq', ver)
+local idx, meta, scopes = KEYS[1], KEYS[2], KEYS[3]
+local now, seed, scope, at = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local by = ARGV[6] == '1' and ARGV[5] or nil
+local channel, field = ARGV[7], ARGV[8]
+local first = 4
+if field ~= '' then
+  if not guard_holds(KEYS[4], field, ARGV[9], now) then return {2} end
+  first = 5
 end
-write_entry(k, idx, scopes, scope, member, value, ver, ARGV[7], ARGV[9] == '1' and ARGV[8] or nil, exp)
-return {1, ver}
+local n = (#ARGV - ${WRITE_HEAD_ARGS}) / ${WRITE_OP_ARGS}
+-- Every condition and every read that could fail, before the first write.
+local cur, expired, changed, seq = {}, {}, false, nil
+for i = 1, n do
+  local a = ${WRITE_HEAD_ARGS} + (i - 1) * ${WRITE_OP_ARGS}
+  cur[i], expired[i] = current(KEYS[first + i - 1], now)
+  if ARGV[a + 3] ~= '' and tonumber(ARGV[a + 3]) ~= cur[i] then return {0, i, int(cur[i])} end
+  if ARGV[a + 1] == 'set' then
+    if not seq then seq = counter(meta) or seed end
+    changed = true
+  elseif ARGV[a + 1] == 'delete' and cur[i] > 0 then
+    changed = true
+  end
+end
+check_types(idx, scopes)
+-- Published first: a user not allowed to publish then changes nothing.
+-- Subscribers see the message only after the script, like everyone else.
+if changed then redis.call('PUBLISH', channel, scope) end
+local out, removed = {1}, false
+for i = 1, n do
+  local a = ${WRITE_HEAD_ARGS} + (i - 1) * ${WRITE_OP_ARGS}
+  local k, member = KEYS[first + i - 1], ARGV[a + 2]
+  if ARGV[a + 1] == 'set' then
+    seq = seq + 1
+    -- Defensive: a counter lost by hand must not hand out the key's own version again.
+    if seq <= cur[i] then seq = cur[i] + 1 end
+    local held = ARGV[a + 6] ~= '' and ARGV[a + 6] or nil
+    write_entry(k, idx, scopes, scope, member, ARGV[a + 4], seq, at, by, held, ARGV[a + 5])
+    out[i + 1] = int(seq)
+  elseif ARGV[a + 1] == 'check' then
+    out[i + 1] = 0
+  else
+    -- An expired hash is purged too, though that changes nothing visible.
+    if cur[i] > 0 or expired[i] then
+      redis.call('DEL', k)
+      redis.call('ZREM', idx, member)
+      removed = true
+    end
+    out[i + 1] = cur[i] > 0 and 1 or 0
+  end
+end
+if seq then redis.call('HSET', meta, 'seq', int(seq)) end
+if removed and redis.call('ZCARD', idx) == 0 then redis.call('SREM', scopes, scope) end
+return out
 `,
 );
 
 /**
  * Writes an exported entry as it was (migration, backup), raising the scope's
- * counter to at least its version so later writes get versions above it.
+ * counter (seeded from the clock when missing) to at least its version so
+ * later writes get versions above it.
  * KEYS: value hash, index, meta, scopes set.
  * ARGV: key, scope, value JSON, version, updated_at, updated_by ('' = none),
- *       has_updated_by ('1'/'0'), expires_at ms ('' = never), now ms.
- * Returns 1 when written, 0 when the entry had already expired.
+ *       has_updated_by ('1'/'0'), expires_at ms ('' = never), now ms,
+ *       version seed, held_by ('' = none), change channel.
+ * Returns 1 when written, 0 when the entry had already expired. Publishes the
+ * scope when written.
  */
 export const RESTORE: LuaScript = script(
   "restore",
   `
 local k, idx, meta, scopes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local member, scope, value, ver = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local exp, now = ARGV[8], tonumber(ARGV[9])
+local exp, now, seed = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 if exp ~= '' and tonumber(exp) <= now then return 0 end
-local seq = call(meta, 'HGET', meta, 'seq')
-if seq and not tonumber(seq) then corrupt(meta, 'seq is not an integer') end
-if not seq or tonumber(seq) < ver then call(meta, 'HSET', meta, 'seq', ver) end
-write_entry(k, idx, scopes, scope, member, value, ver, ARGV[5], ARGV[7] == '1' and ARGV[6] or nil, exp)
+local seq = counter(meta) or seed
+if seq < ver then seq = ver end
+check_types(idx, scopes)
+redis.call('PUBLISH', ARGV[12], scope)
+redis.call('HSET', meta, 'seq', int(seq))
+local held = ARGV[11] ~= '' and ARGV[11] or nil
+write_entry(k, idx, scopes, scope, member, value, ver, ARGV[5], ARGV[7] == '1' and ARGV[6] or nil, held, exp)
 return 1
 `,
 );
 
 /**
- * Conditional delete.
- * KEYS: value hash, index, scopes set. ARGV: key, ifVersion ('' = any), now ms, scope.
- * Returns {1, 1} when a live key was deleted, {1, 0} when there was none,
- * {0, current_version} on a conflict.
- */
-export const DELETE: LuaScript = script(
-  "delete",
-  `
-local k, idx, scopes = KEYS[1], KEYS[2], KEYS[3]
-local member, ifv, now, scope = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local cur, expired = current(k, now)
-if ifv ~= '' and tonumber(ifv) ~= cur then return {0, cur} end
-if cur == 0 and not expired then return {1, 0} end
-redis.call('DEL', k)
-call(idx, 'ZREM', idx, member)
-if call(idx, 'ZCARD', idx) == 0 then call(scopes, 'SREM', scopes, scope) end
-if cur == 0 then return {1, 0} end
-return {1, 1}
-`,
-);
-
-/**
- * Live keys of a scope, optionally with their fields; purges index members
- * that expired or whose hash vanished.
- * KEYS: index, scopes set. ARGV: now ms, value-key prefix of the scope, scope, '1' for entries.
- * Returns key names, or flat groups {key, value, version, updated_at, updated_by, expires_at}.
+ * Live keys of a scope whose names start with a prefix, optionally with their
+ * fields; purges index members that expired or whose hash vanished. With a
+ * limit, only the first `limit` names in UTF-16 order (JavaScript's) come back.
+ * KEYS: index, scopes set. ARGV: now ms, value-key prefix of the scope, scope,
+ *       '1' for entries, key-name prefix ('' = all), limit ('' = none).
+ * Returns key names, or flat groups {key, value, version, updated_at,
+ * updated_by, expires_at, held_by}.
  */
 export const LIST: LuaScript = script(
   "list",
   `
 local idx, scopes = KEYS[1], KEYS[2]
 local now, kprefix, scope, full = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4] == '1'
+local prefix, limit = ARGV[5], tonumber(ARGV[6])
 call(idx, 'ZREMRANGEBYSCORE', idx, '-inf', ARGV[1])
 local members = call(idx, 'ZRANGE', idx, 0, -1)
-local out = {}
+local live = {}
 for _, m in ipairs(members) do
-  local k = kprefix .. m
-  local cur = current(k, now)
-  if cur == 0 then
-    call(idx, 'ZREM', idx, m)
-  elseif full then
-    local h = call(k, 'HMGET', k, 'value', 'updated_at', 'updated_by', 'expires_at')
+  if prefix == '' or string.sub(m, 1, #prefix) == prefix then
+    local cur = current(kprefix .. m, now)
+    if cur == 0 then
+      call(idx, 'ZREM', idx, m)
+    else
+      live[#live + 1] = {m, cur}
+    end
+  end
+end
+if call(idx, 'ZCARD', idx) == 0 then call(scopes, 'SREM', scopes, scope) end
+if limit and #live > limit then
+  table.sort(live, function(a, b) return before(a[1], b[1]) end)
+  for i = #live, limit + 1, -1 do live[i] = nil end
+end
+local out = {}
+for _, e in ipairs(live) do
+  local m = e[1]
+  if full then
+    local k = kprefix .. m
+    local h = call(k, 'HMGET', k, 'value', 'updated_at', 'updated_by', 'expires_at', 'held_by')
     if not h[1] then corrupt(k, 'has no value field') end
     if not h[2] then corrupt(k, 'has no updated_at field') end
     local n = #out
     out[n + 1] = m
     out[n + 2] = h[1]
-    out[n + 3] = cur
+    out[n + 3] = int(e[2])
     out[n + 4] = h[2]
     out[n + 5] = h[3]
     out[n + 6] = h[4]
+    out[n + 7] = h[5]
   else
     out[#out + 1] = m
   end
 end
-if call(idx, 'ZCARD', idx) == 0 then call(scopes, 'SREM', scopes, scope) end
 return out
 `,
 );
@@ -250,17 +382,24 @@ return out
 );
 
 /**
- * Deletes a scope: its value hashes, index and version counter. Tolerates
+ * Deletes a scope's value hashes and index, if its guard holds. The version
+ * counter stays, so versions after a delete_scope still only grow. Tolerates
  * damaged data (it is the way to get rid of it).
- * KEYS: index, meta, scopes set. ARGV: now ms, value-key prefix of the scope, scope.
- * Returns 1 when the scope held a live key, else 0.
+ * KEYS: index, scopes set, [guard value hash, when ARGV[5] ~= ''].
+ * ARGV: now ms, value-key prefix of the scope, scope, change channel, guard
+ *       field ('' = no guard), guard equals.
+ * Returns {1, 1} when the scope held a live key, {1, 0} when not, {2} when
+ * the guard does not hold. Publishes the scope when it had an index.
  */
 export const DELETE_SCOPE: LuaScript = script(
   "delete_scope",
   `
-local idx, meta, scopes = KEYS[1], KEYS[2], KEYS[3]
-local now, kprefix, scope = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local idx, scopes = KEYS[1], KEYS[2]
+local now, kprefix, scope, channel = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+if ARGV[5] ~= '' and not guard_holds(KEYS[3], ARGV[5], ARGV[6], now) then return {2} end
 local live = 0
+-- Value hashes are found only through the index, so no index, nothing to delete.
+if redis.call('EXISTS', idx) == 1 then redis.call('PUBLISH', channel, scope) end
 local members = redis.pcall('ZRANGE', idx, 0, -1, 'WITHSCORES')
 if type(members) == 'table' and not members.err then
   for j = 1, #members, 2 do
@@ -271,8 +410,48 @@ if type(members) == 'table' and not members.err then
     if redis.call('DEL', k) == 1 and alive then live = 1 end
   end
 end
-redis.call('DEL', idx, meta)
+redis.call('DEL', idx)
 redis.call('SREM', scopes, scope)
-return live
+return {1, live}
+`,
+);
+
+/**
+ * The start-up check: run with EVAL and then EVALSHA (so both are known to be
+ * allowed), it asks the ACL whether this user may run every command the
+ * adapter sends, on keys and the channel of its prefix, without running
+ * them. Redis before 7.0 cannot be asked (no redis.acl_check_cmd); there it
+ * publishes one empty message on the change channel, which every feed ignores.
+ * KEYS: a value hash, an index, a meta hash, the scopes set (names under the
+ * prefix; they need not exist). ARGV: change channel.
+ * Returns the names of the commands this user may not run there.
+ */
+export const PROBE: LuaScript = script(
+  "probe",
+  `
+local k, idx, meta, scopes, channel = KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1]
+local missing = {}
+if redis.acl_check_cmd then
+  local checks = {
+    {'hmget', k, 'value'}, {'hget', k, 'value'}, {'exists', k}, {'del', k},
+    {'hset', k, 'value', 'v'}, {'pexpireat', k, '0'},
+    {'zadd', idx, '0', 'm'}, {'zrem', idx, 'm'}, {'zcard', idx}, {'zrange', idx, '0', '-1'},
+    {'zrangebyscore', idx, '0', '1'}, {'zremrangebyscore', idx, '0', '1'},
+    {'hget', meta, 'seq'}, {'hset', meta, 'seq', '1'},
+    {'sadd', scopes, 's'}, {'srem', scopes, 's'}, {'scard', scopes}, {'sscan', scopes, '0'},
+    {'publish', channel, ''}, {'subscribe', channel},
+  }
+  local seen = {}
+  for _, c in ipairs(checks) do
+    if not seen[c[1]] and not redis.acl_check_cmd(unpack(c)) then
+      seen[c[1]] = true
+      missing[#missing + 1] = c[1]
+    end
+  end
+else
+  local r = redis.pcall('PUBLISH', channel, '')
+  if type(r) == 'table' and r.err then missing[1] = 'publish' end
+end
+return missing
 `,
 );
