@@ -499,3 +499,16 @@ async function waitFor(
     await nudge?.();
   }
 }
+
+Deno.test({
+  name: "postgres: sslmode=require against a server without TLS is CONFIG_INVALID",
+  ignore,
+}, async () => {
+  const server = await shared.get();
+  const err = await rejectsWithCode(
+    () => createPostgresAdapter({ url: `${server.url()}?sslmode=require`, limits: LIMITS }),
+    "CONFIG_INVALID",
+  );
+  assert.match(err.message, /does not accept TLS/);
+  assert.match(err.message, /sslmode=disable/);
+});

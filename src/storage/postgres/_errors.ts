@@ -187,11 +187,12 @@ export function createErrorMapper(ctx: ErrorContext): ErrorMapper {
     if (err instanceof pg.DatabaseError) return mapServerError(err, phase);
     if (err instanceof Deno.errors.NotCapable) {
       const text = scrub((err as Error).message);
+      const flag = /\benv\b/.test(text)
+        ? `--ignore-env=${PG_ENV_READS.join(",")} (node-postgres reads those variables ` +
+          `whenever it connects; ignoring them keeps the environment out of it)`
+        : `--allow-net=${where}`;
       return config(
-        `Deno refused a permission the postgres adapter needs (${text}). Run deno with ` +
-          `--allow-net (or --allow-net=${where}) and --ignore-env=${
-            PG_ENV_READS.join(",")
-          } (node-postgres reads those variables on every connect).`,
+        `Deno refused a permission the postgres adapter needs (${text}). Run deno with ${flag}.`,
         err,
       );
     }
