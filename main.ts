@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { type CliInput, EXIT, reportError, UsageError } from "./src/cli/_shared.ts";
 import { exportCommand } from "./src/cli/export.ts";
 import { helpText } from "./src/cli/help.ts";
+import { guardCommand } from "./src/cli/guard.ts";
 import { importCommand } from "./src/cli/import.ts";
 import { migrateCommand } from "./src/cli/migrate.ts";
 import { serve } from "./src/cli/serve.ts";
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, (input: CliInput) => Promise<number>> = {
   migrate: migrateCommand,
   export: exportCommand,
   import: importCommand,
+  guard: guardCommand,
 };
 
 /** Runs the command line with the given arguments; returns the exit code. */
@@ -35,6 +37,7 @@ export async function main(args: string[]): Promise<number> {
         from: { type: "string" },
         to: { type: "string" },
         overwrite: { type: "boolean" },
+        install: { type: "boolean" },
         "validate-config": { type: "boolean" },
         verbose: { type: "boolean" },
         version: { type: "boolean" },

@@ -12,6 +12,7 @@ export interface CliFlags {
   from?: string;
   to?: string;
   overwrite?: boolean;
+  install?: boolean;
   verbose?: boolean;
 }
 

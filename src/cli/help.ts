@@ -23,6 +23,10 @@ Usage:
                                    write every scope and key of the storage to a backup file
   ${PACKAGE_NAME} import FILE.json [--config PATH] [--overwrite]
                                    restore a backup file into the storage (same rule as migrate)
+  ${PACKAGE_NAME} guard [--install]
+                                   git pre-commit guard: refuse a commit touching files another
+                                   live session reserved exclusively; --install writes the hook
+                                   (shared by every worktree; an existing hook is kept)
   ${PACKAGE_NAME} --version | --help
 
 Flags:
@@ -34,6 +38,7 @@ Flags:
   --validate-config    print the merged config, the file it came from and how far it is
                        trusted; exit 0 when valid, 1 with the field errors when not
   --overwrite          migrate/import: replace keys the target already holds
+  --install            guard: install the git pre-commit hook
   --verbose            log causes of errors to stderr
   --version            print the version
   --help               print this help

@@ -40,7 +40,11 @@
  * - watch reports which scopes changed, in this process and in every other
  *   process and machine sharing the backend, within about 100 ms; when the
  *   feed may have missed something (a reconnect, a watcher restarted) it
- *   reports `{ all: true }` instead of staying silent.
+ *   reports `{ all: true }` instead of staying silent, and a new watch may
+ *   begin with `{ all: true }` once the feed is live. A wipe done behind the
+ *   backend's back without a restart (FLUSHALL by hand) may go unreported.
+ * - Guard values are small JSON objects (a lease record); a value nested
+ *   deeper than 1,000 levels may count as not holding.
  * - Values larger than the configured limit (bytes of their JSON text) throw
  *   VALUE_TOO_LARGE; unreadable state throws CORRUPT_STATE naming the place;
  *   an unreachable backend throws STORAGE_UNAVAILABLE.

@@ -978,6 +978,14 @@ export function runStorageContract(name: string, makeAdapter: MakeAdapter): void
       await t.step("its own writes", async () => {
         await adapter.store("w:own", "k", 1);
         await until("w:own", () => reported("w:own"));
+        // Named, not just "everything may have changed" (which a feed may
+        // send when it starts): a feed must say which scope changed.
+        seen.length = 0;
+        await adapter.store("w:own2", "k", 1);
+        await until(
+          "w:own2 by name",
+          () => seen.some((ch) => "scopes" in ch && ch.scopes.includes("w:own2")),
+        );
       });
       await t.step("another handle's writes, deletes and batches", async () => {
         const other = await c.other();
