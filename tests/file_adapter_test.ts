@@ -6,7 +6,12 @@ import {
   DEFAULT_BASE_PATH,
   fileAdapterFactory,
 } from "../src/storage/file/adapter.ts";
-import type { AdapterLimits, Entry, StorageAdapter } from "../src/storage/contract.ts";
+import {
+  type AdapterLimits,
+  type Entry,
+  type StorageAdapter,
+  versionSeed,
+} from "../src/storage/contract.ts";
 import type { JsonValue } from "../src/core/json.ts";
 import { type Scope } from "../src/core/scope.ts";
 import {
@@ -25,9 +30,14 @@ const LIMITS: AdapterLimits = { maxValueBytes: 1024 * 1024 };
 
 runStorageContract("local", async (limits, now) => {
   const dir = await Deno.makeTempDir({ prefix: "csc_contract_" });
-  const adapter = await createFileAdapter({ basePath: join(dir, "state"), limits, now });
+  const basePath = join(dir, "state");
+  const adapter = await createFileAdapter({ basePath, limits, now });
   return {
     adapter,
+    // Another adapter on the same directory, as another process would open it.
+    open: () => createFileAdapter({ basePath, limits, now }),
+    // The whole state directory deleted under the running adapters.
+    wipe: () => Deno.remove(basePath, { recursive: true }),
     cleanup: async () => {
       await adapter.close();
       await Deno.remove(dir, { recursive: true });
@@ -180,6 +190,7 @@ Deno.test(
         ...expired,
         updatedBy: null,
         expiresAt: "2024-01-02T00:00:00.000Z",
+        heldBy: null,
       }),
       false,
     );
@@ -198,8 +209,8 @@ Deno.test(
 );
 
 Deno.test(
-  "local: an emptied scope keeps its log and seq but is not listed; deleteScope removes it",
-  withAdapter(async ({ adapter, base, logOf }) => {
+  "local: an emptied scope keeps its log and seq but is not listed; so does a deleted one",
+  withAdapter(async ({ adapter, base, logOf, another }) => {
     await adapter.store("s", "a", 1);
     const { version } = await adapter.store("s", "b", 2);
     await adapter.delete("s", "a");
@@ -207,10 +218,20 @@ Deno.test(
     const log = await readLog(logOf("s"));
     assert.deepEqual(log.records.map((r) => r.op), ["set", "set", "del", "del"]);
     assert.deepEqual(await adapter.listScopes(), []);
-    assert.ok((await adapter.store("s", "c", 3)).version > version, "seq is kept");
-    await adapter.delete("s", "c");
-    assert.equal(await adapter.deleteScope("s"), false);
-    assert.deepEqual(await listDir(base), [".locks"], "the log is gone");
+    const c = await adapter.store("s", "c", 3);
+    assert.ok(c.version > version, "seq is kept");
+    assert.equal(await adapter.deleteScope("s"), true);
+    // deleteScope leaves the header alone, with the counter, one generation on.
+    const deleted = await readLog(logOf("s"));
+    assert.deepEqual(deleted.records, []);
+    assert.equal(deleted.header.seq, c.version);
+    assert.equal(deleted.header.generation, 2);
+    assert.equal(deleted.header.created_at, log.header.created_at);
+    assert.deepEqual(await adapter.listScopes(), []);
+    assert.equal(await adapter.deleteScope("s"), false, "nothing to delete: nothing written");
+    assert.equal((await readLog(logOf("s"))).header.file_id, deleted.header.file_id);
+    assert.ok((await (await another()).store("s", "a", 4)).version > c.version);
+    assert.deepEqual(await listDir(base), [".locks", "s.jsonl"]);
     assert.deepEqual(
       await listDir(join(base, ".locks")),
       [scopeToFileName("s" as Scope) + ".lock"],
@@ -299,10 +320,10 @@ const LOG_CORRUPTIONS: [string, string | Uint8Array, number, RegExp][] = [
   ["an empty file", "", 1, /no header line/],
   ["a header cut short", '{"format":2,"scope":"bad"', 1, /no header line/],
   ["a record first", setLine(1) + "\n", 1, /is not a header/],
-  ["another format", logText([], { format: 3 }), 1, /has format 3; this version reads format 2/],
+  ["another format", logText([], { format: 3 }), 1, /has a "format" other than 2/],
   ["a header with a bad scope", logText([], { scope: "a\nb" }), 1, /"scope" is not a valid/],
   ["a header without scope", logText([], { scope: 5 }), 1, /"scope" is not a string/],
-  ["another scope's header", logText([], { scope: "good" }), 1, /holds scope "good"/],
+  ["another scope's header", logText([], { scope: "good" }), 1, /holds another scope than "bad"/],
   ["a bad generation", logText([], { generation: 0 }), 1, /"generation"/],
   ["a bad seq", logText([], { seq: -1 }), 1, /"seq"/],
   ["no created_at", logText([], { created_at: null }), 1, /"created_at"/],
@@ -311,8 +332,22 @@ const LOG_CORRUPTIONS: [string, string | Uint8Array, number, RegExp][] = [
   ["a line that is not JSON", logText([setLine(1), "{oops"]), 3, /is not valid JSON/],
   ["a blank line", logText([setLine(1), ""]), 3, /is not valid JSON/],
   ["a line that is not an object", logText([setLine(1), "[1]"]), 3, /not a JSON object/],
-  ["an unknown op", logText([setLine(1, { op: "put" })]), 2, /op "put"/],
-  ["no op", logText([JSON.stringify({ key: "k" })]), 2, /op \(none\)/],
+  ["an unknown op", logText([setLine(1, { op: "put" })]), 2, /has an unknown "op"/],
+  ["no op", logText([JSON.stringify({ key: "k" })]), 2, /has no "op"/],
+  ["a bad held_by", logText([setLine(1, { held_by: 5 })]), 2, /"held_by" is not a string/],
+  ["a batch without ops", logText(['{"op":"batch","ops":[]}']), 2, /"ops" of a batch/],
+  [
+    "a bad write in a batch",
+    logText([`{"op":"batch","ops":[${setLine(1)},{"op":"del","key":"k"}]}`]),
+    2,
+    /write 2 of the batch "at" is not a string/,
+  ],
+  [
+    "a batch in a batch",
+    logText([`{"op":"batch","ops":[{"op":"batch","ops":[${setLine(1)}]}]}`]),
+    2,
+    /write 1 of the batch has an unknown "op"/,
+  ],
   ["a key that is not a string", logText([setLine(1, { key: 1 })]), 2, /"key" is not a string/],
   ["an invalid key", logText([setLine(1, { key: "" })]), 2, /"key" is not a valid key/],
   ["a set without value", logText([setLine(1, { value: undefined })]), 2, /no "value"/],
@@ -361,8 +396,9 @@ for (const [what, content, line, message] of LOG_CORRUPTIONS) {
               updatedAt: "2024-01-01T00:00:00.000Z",
               updatedBy: null,
               expiresAt: null,
+              heldBy: null,
             }),
-          () => a.deleteScope("bad"),
+          () => a.writeBatch("bad", [{ op: "set", key: "k", value: 1 }]),
         ];
         for (const call of calls) {
           const err = await rejectsWithCode(call, "CORRUPT_STATE");
@@ -381,15 +417,55 @@ for (const [what, content, line, message] of LOG_CORRUPTIONS) {
   );
 }
 
+for (const [what, content] of LOG_CORRUPTIONS) {
+  Deno.test(
+    `local: deleteScope deletes a log with ${what}, and versions go on`,
+    withAdapter(async ({ adapter, logOf, another }) => {
+      const file = logOf("bad");
+      if (typeof content === "string") await Deno.writeTextFile(file, content);
+      else await Deno.writeFile(file, content);
+      const other = await another();
+      await rejectsWithCode(() => other.retrieve("bad", "k"), "CORRUPT_STATE"); // cached so
+      const before = Date.now();
+      assert.equal(typeof await adapter.deleteScope("bad"), "boolean");
+      const log = await readLog(file);
+      assert.equal(log.header.scope, "bad");
+      assert.deepEqual(log.records, [], "a header alone");
+      assert.ok((log.header.seq as number) >= versionSeed(before), "seeded from the clock");
+      for (const a of [adapter, other]) {
+        assert.equal(await a.retrieve("bad", "k"), null);
+        assert.deepEqual(await a.listKeys("bad"), []);
+      }
+      const next = await other.store("bad", "k", 1);
+      assert.ok(next.version > (log.header.seq as number));
+      assert.deepEqual(await adapter.listScopes(), ["bad"]);
+    }),
+  );
+}
+
+Deno.test(
+  "local: deleteScope of a corrupt log keeps a counter its header has, also above the clock",
+  withAdapter(async ({ adapter, logOf }) => {
+    const high = versionSeed(Date.now()) + 1_000_000_000;
+    await Deno.writeTextFile(logOf("bad"), logText([setLine(high + 5), "{oops"], { seq: high }));
+    assert.equal(await adapter.deleteScope("bad"), true, "it held a live key before the bad line");
+    const log = await readLog(logOf("bad"));
+    assert.equal(log.header.seq, high + 5, "the versions before the bad line count too");
+    assert.equal(log.header.generation, 2);
+    assert.equal((await adapter.store("bad", "k", 1)).version, high + 6);
+  }),
+);
+
 Deno.test(
   "local: a corrupt line appended after a reader cached the scope is met on its next read",
   withAdapter(async ({ adapter, logOf, another }) => {
     const other = await another();
     await adapter.store("s", "a", 1);
-    await adapter.store("s", "b", 2);
+    const b = await adapter.store("s", "b", 2);
     assert.deepEqual(await other.listKeys("s"), ["a", "b"], "cached by the other adapter");
     const file = logOf("s");
-    await appendText(file, setLine(9, { key: "c" }) + "\nnot json\n");
+    const c = b.version + 7;
+    await appendText(file, setLine(c, { key: "c" }) + "\nnot json\n");
     const before = await Deno.readFile(file);
     for (const a of [adapter, other]) {
       const err = await rejectsWithCode(() => a.retrieve("s", "a"), "CORRUPT_STATE");
@@ -404,8 +480,8 @@ Deno.test(
     await Deno.writeFile(file, before.subarray(0, before.length - "not json\n".length));
     for (const a of [adapter, other]) assert.deepEqual(await a.listKeys("s"), ["a", "b", "c"]);
     const next = await other.store("s", "d", 4);
-    assert.equal(next.version, 10, "versions continue above every version in the log");
-    assert.equal((await adapter.retrieve("s", "d"))?.version, 10);
+    assert.equal(next.version, c + 1, "versions continue above every version in the log");
+    assert.equal((await adapter.retrieve("s", "d"))?.version, c + 1);
   }),
 );
 
@@ -416,9 +492,9 @@ const CORRUPTIONS: [string, string | Uint8Array, RegExp][] = [
   ["invalid UTF-8", new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]), /UTF-8/],
   ["an array", "[]", /not hold a JSON object/],
   ["null", "null", /not hold a JSON object/],
-  ["another format", '{"format": 2, "scope": "bad"}', /format 2/],
+  ["another format", '{"format": 2, "scope": "bad"}', /has a "format" other than 1/],
   ["no scope", '{"format": 1}', /"scope" is not a string/],
-  ["another scope", '{"format": 1, "scope": "good", "data": {}}', /holds scope "good"/],
+  ["another scope", '{"format": 1, "scope": "good", "data": {}}', /holds another scope than "bad"/],
   ["no data", '{"format": 1, "scope": "bad", "metadata": {}}', /"data" is not an object/],
   ["no metadata", '{"format": 1, "scope": "bad", "data": {}}', /"metadata" is not an object/],
   [
@@ -436,14 +512,14 @@ const CORRUPTIONS: [string, string | Uint8Array, RegExp][] = [
     '{"format":1,"scope":"bad","data":{},"metadata":{"seq":1,"created_at":"x","updated_at":"x"}}',
     /metadata.keys/,
   ],
-  ["a value without metadata", meta({ k: 1 }, {}), /metadata.keys\["k"\]" is missing/],
-  ["metadata without a value", meta({}, { k: key(1) }), /has metadata but no value/],
-  ["a version above seq", meta({ k: 1 }, { k: key(9) }), /version is not an integer/],
-  ["a fractional version", meta({ k: 1 }, { k: key(0.5) }), /version is not an integer/],
-  ["no updated_at", meta({ k: 1 }, { k: { ...key(1), updated_at: 5 } }), /updated_at is not/],
+  ["a value without metadata", meta({ k: 1 }, {}), /metadata of key 1 of "data" is missing/],
+  ["metadata without a value", meta({}, { k: key(1) }), /has no value in "data"/],
+  ["a version above seq", meta({ k: 1 }, { k: key(9) }), /"version" is not an integer/],
+  ["a fractional version", meta({ k: 1 }, { k: key(0.5) }), /"version" is not an integer/],
+  ["no updated_at", meta({ k: 1 }, { k: { ...key(1), updated_at: 5 } }), /"updated_at" is not/],
   ["a bad updated_by", meta({ k: 1 }, { k: { ...key(1), updated_by: 5 } }), /updated_by/],
   ["a bad expiry", meta({ k: 1 }, { k: { ...key(1), expires_at: "soon" } }), /expires_at/],
-  ["a bad scope field", '{"format": 1, "scope": "", "data": {}}', /holds scope ""/],
+  ["a bad scope field", '{"format": 1, "scope": "", "data": {}}', /holds another scope/],
 ];
 
 function key(version: number): Record<string, unknown> {
@@ -476,7 +552,6 @@ for (const [what, content, message] of CORRUPTIONS) {
         () => adapter.store("bad", "k", 1),
         () => adapter.store("bad", "k", 1, { ifVersion: 0 }),
         () => adapter.delete("bad", "k"),
-        () => adapter.deleteScope("bad"),
       ];
       for (const call of reads) {
         const err = await rejectsWithCode(call, "CORRUPT_STATE");
@@ -489,6 +564,24 @@ for (const [what, content, message] of CORRUPTIONS) {
       assert.equal((await adapter.retrieve("good", "k"))?.value, "fine");
       await adapter.store("good", "k2", "still works");
       assert.deepEqual(await adapter.listKeys("good"), ["k", "k2"]);
+    }),
+  );
+}
+
+for (const [what, content] of CORRUPTIONS) {
+  Deno.test(
+    `local: deleteScope deletes a format-1 file with ${what}`,
+    withAdapter(async ({ adapter, logOf, legacyOf }) => {
+      const file = legacyOf("bad");
+      if (typeof content === "string") await Deno.writeTextFile(file, content);
+      else await Deno.writeFile(file, content);
+      const before = Date.now();
+      assert.equal(await adapter.deleteScope("bad"), false);
+      await assert.rejects(Deno.lstat(file), Deno.errors.NotFound);
+      const log = await readLog(logOf("bad"));
+      assert.deepEqual(log.records, []);
+      assert.ok((log.header.seq as number) >= versionSeed(before));
+      assert.ok((await adapter.store("bad", "k", 1)).version > (log.header.seq as number));
     }),
   );
 }
@@ -539,7 +632,7 @@ Deno.test(
     const other = await another();
     await adapter.store("s", "a", 1);
     await adapter.store("s", "b", 2);
-    await adapter.store("s", "c", 3);
+    const c = await adapter.store("s", "c", 3);
     assert.deepEqual(await other.listKeys("s"), ["a", "b", "c"]);
     const file = logOf("s");
     const lines = (await Deno.readTextFile(file)).split("\n");
@@ -547,7 +640,7 @@ Deno.test(
     await Deno.writeTextFile(file, lines.slice(0, -2).join("\n") + "\n");
     for (const a of [adapter, other]) assert.deepEqual(await a.listKeys("s"), ["a", "b"]);
     const next = await other.store("s", "d", 4);
-    assert.equal(next.version, 3, "the version counter is what the log says");
+    assert.equal(next.version, c.version, "the version counter is what the log says");
   }),
 );
 
@@ -625,6 +718,7 @@ Deno.test(
     const keep = await adapter.store("s", "keep", { deep: [1, { two: 2 }] }, {
       updatedBy: "claude_1",
       ttlSeconds: 3600,
+      heldBy: "claude_1/abc",
     });
     const restored: Entry = {
       value: "old",
@@ -632,6 +726,7 @@ Deno.test(
       updatedAt: "2024-05-01T12:00:00.000Z",
       updatedBy: "claude_7",
       expiresAt: null,
+      heldBy: "claude_7/x",
     };
     await adapter.restore("s", "restored", restored);
     await fill(adapter, "s", 4, 20);
@@ -645,6 +740,7 @@ Deno.test(
         updatedAt: keep.updatedAt,
         updatedBy: "claude_1",
         expiresAt: keep.expiresAt,
+        heldBy: "claude_1/abc",
       });
       assert.deepEqual(await a.retrieve("s", "restored"), restored);
     }
@@ -673,10 +769,12 @@ Deno.test(
       await adapter.store(`t${i}`, "k", i);
       await other.retrieve(`t${i}`, "k");
     }
+    const before = (await adapter.retrieve("s", "a"))!.version;
     await adapter.deleteScope("s");
-    await fill(adapter, "s", 2, 3, 100);
+    const last = await fill(adapter, "s", 2, 3, 100);
     assert.deepEqual(await other.listKeys("s"), ["k0", "k1"]);
-    assert.equal((await other.retrieve("s", "k1"))?.version, 6, "versions restarted");
+    assert.equal((await other.retrieve("s", "k1"))?.version, last);
+    assert.equal(last, before + 6, "versions go on from the deleted scope's counter");
     assert.equal((await other.listScopes("t*")).length, 70);
   }),
 );
@@ -753,6 +851,9 @@ Deno.test(
       const err = await rejectsWithCode(() => adapter.retrieve(scope, "k"), "CORRUPT_STATE");
       assert.match(err.message, /is a directory/);
       await rejectsWithCode(() => adapter.store(scope, "k", 1), "CORRUPT_STATE");
+      // Never removed, not even by deleteScope: a directory may hold anything.
+      const del = await rejectsWithCode(() => adapter.deleteScope(scope), "CORRUPT_STATE");
+      assert.match(del.message, /is a directory/);
     }
     assert.deepEqual(await adapter.listScopes(), []);
   }),
@@ -879,10 +980,14 @@ Deno.test(
 Deno.test(
   "local: a closed adapter refuses every call",
   withAdapter(async ({ adapter }) => {
-    await adapter.store("s", "k", 1);
+    const first = await adapter.store("s", "k", 1);
     const pending = adapter.store("s", "k2", 2);
     await adapter.close();
-    assert.equal((await pending).version, 2, "a write in flight finishes before close returns");
+    assert.equal(
+      (await pending).version,
+      first.version + 1,
+      "a write in flight finishes before close returns",
+    );
     await adapter.close(); // twice is fine
     const calls = [
       () => adapter.store("s", "k", 1),
@@ -899,8 +1004,11 @@ Deno.test(
           updatedAt: new Date().toISOString(),
           updatedBy: null,
           expiresAt: null,
+          heldBy: null,
         }),
+      () => adapter.writeBatch("s", [{ op: "delete", key: "k" }]),
     ];
+    adapter.watch(() => {})(); // a watch on a closed adapter reports nothing, and throws nothing
     for (const call of calls) {
       const err = await rejectsWithCode(call, "STORAGE_UNAVAILABLE");
       assert.match(err.message, /adapter is closed/);

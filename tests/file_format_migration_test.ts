@@ -112,6 +112,7 @@ const EXPECTED: Record<string, Record<string, Entry>> = {
       updatedAt: "2025-01-01T10:00:05.000Z",
       updatedBy: "claude_1",
       expiresAt: "2034-12-30T10:00:05.000Z",
+      heldBy: null,
     },
     notes: {
       value: ["a", "b"],
@@ -119,6 +120,7 @@ const EXPECTED: Record<string, Record<string, Entry>> = {
       updatedAt: "2025-01-01T10:00:03.000Z",
       updatedBy: "claude_2",
       expiresAt: null,
+      heldBy: null,
     },
     task: {
       value: { title: "write tests", done: true },
@@ -126,6 +128,7 @@ const EXPECTED: Record<string, Record<string, Entry>> = {
       updatedAt: "2025-01-01T10:00:07.000Z",
       updatedBy: "claude_2",
       expiresAt: null,
+      heldBy: null,
     },
   },
   [UNICODE]: {
@@ -135,6 +138,7 @@ const EXPECTED: Record<string, Record<string, Entry>> = {
       updatedAt: "2025-01-01T10:00:08.000Z",
       updatedBy: null,
       expiresAt: null,
+      heldBy: null,
     },
     k: {
       value: null,
@@ -142,6 +146,7 @@ const EXPECTED: Record<string, Record<string, Entry>> = {
       updatedAt: "2025-01-01T10:00:09.000Z",
       updatedBy: "claude_3",
       expiresAt: null,
+      heldBy: null,
     },
   },
   [LONG]: {
@@ -151,6 +156,7 @@ const EXPECTED: Record<string, Record<string, Entry>> = {
       updatedAt: "2025-01-01T10:00:10.000Z",
       updatedBy: "claude_1",
       expiresAt: null,
+      heldBy: null,
     },
   },
   emptied: {},
@@ -353,18 +359,24 @@ Deno.test(
       updatedAt: "2024-01-01T00:00:00.000Z",
       updatedBy: "claude_5",
       expiresAt: null,
+      heldBy: null,
     };
     assert.equal(await adapter.restore(UNICODE, "r", entry), true);
     assert.equal(await exists(legacyOf(UNICODE)), false);
     assert.deepEqual(await fresh.retrieve(UNICODE, "r"), entry);
     assert.deepEqual(await fresh.retrieve(UNICODE, "__proto__"), EXPECTED[UNICODE]["__proto__"]);
     assert.equal((await fresh.store(UNICODE, "n", 1)).version, 41);
-    // deleteScope of an old scope removes its file; versions restart.
+    // deleteScope of an old scope removes its file, and leaves a log that keeps its counter.
     assert.equal(await adapter.deleteScope(LONG), true);
     assert.equal(await exists(legacyOf(LONG)), false);
+    const [header, ...records] = await readLogLines(logOf(LONG));
+    assert.deepEqual(records, []);
+    assert.equal(header.seq, SEQ[LONG]);
+    assert.equal(header.created_at, CREATED[LONG]);
     assert.equal(await adapter.deleteScope("emptied"), false, "no live key");
     assert.equal(await exists(legacyOf("emptied")), false);
-    assert.equal((await adapter.store(LONG, "deep", 1)).version, 1);
+    assert.equal((await adapter.store(LONG, "deep", 1)).version, SEQ[LONG] + 1);
+    assert.equal((await fresh.store("emptied", "k", 1)).version, SEQ.emptied + 1);
   }),
 );
 
@@ -387,7 +399,7 @@ Deno.test(
     await Deno.writeFile(legacyOf(UNICODE), original(UNICODE));
     assert.equal(await (await another()).deleteScope(UNICODE), true);
     assert.equal(await exists(legacyOf(UNICODE)), false);
-    assert.equal(await exists(logOf(UNICODE)), false);
+    assert.deepEqual((await readLogLines(logOf(UNICODE))).length, 1, "a header alone");
     assert.ok(!(await stateFiles(base)).includes(scopeToFileName(UNICODE as Scope)));
   }),
 );

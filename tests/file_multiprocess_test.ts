@@ -66,7 +66,9 @@ async function readLog(path: string): Promise<Record<string, unknown>[]> {
 async function expectLine(writer: Writer, expected: RegExp): Promise<string> {
   const line = await writer.nextLine();
   if (line === null || !expected.test(line)) {
-    writer.child.kill("SIGKILL");
+    try {
+      writer.child.kill("SIGKILL");
+    } catch { /* exited already */ }
     await writer.child.status;
     assert.fail(`expected a line matching ${expected}, got ${line}: ${await writer.stderr}`);
   }
@@ -145,7 +147,12 @@ Deno.test("local, 8 processes: 8 x 100 distinct keys into one scope leave 800 ke
       }
       const versions = new Set(entries.map((e) => e.entry.version));
       assert.equal(versions.size, 800, "no version handed out twice");
-      assert.equal(Math.max(...versions), 800, "exactly 800 writes happened");
+      // Seeded from the clock by the first write, then one more per write.
+      const first =
+        (await readLog(join(base, scopeToFileName("shared:scope" as Scope, LOG_FILE_SUFFIX))))[0]
+          .seq as number;
+      assert.equal(Math.min(...versions), first);
+      assert.equal(Math.max(...versions), first + 799, "exactly 800 writes happened");
     } finally {
       await adapter.close();
     }
@@ -164,8 +171,11 @@ Deno.test("local, 8 processes: 8 x 50 compare-and-set increments end at exactly 
     try {
       const entry = await adapter.retrieve("shared:counter", "counter");
       assert.equal(entry?.value, 400);
-      // Every successful increment is one write; conflicts wrote nothing.
-      assert.equal(entry?.version, 400);
+      // Every successful increment is one write; conflicts wrote nothing. The
+      // header's seq is the first write's version (the log was made with it).
+      const log = join(base, scopeToFileName("shared:counter" as Scope, LOG_FILE_SUFFIX));
+      const first = (await readLog(log))[0].seq as number;
+      assert.equal(entry?.version, first + 399);
       console.log(`  (${conflicts} version conflicts were retried)`);
     } finally {
       await adapter.close();
@@ -256,7 +266,7 @@ Deno.test("local, 2 processes: a log compacted by a child is followed by the par
     const file = join(base, scopeToFileName(scope as Scope, LOG_FILE_SUFFIX));
     const parent = await createFileAdapter({ basePath: base, limits: LIMITS });
     try {
-      await parent.store(scope, "parent", 0);
+      const first = await parent.store(scope, "parent", 0);
       assert.deepEqual(await parent.listKeys(scope), ["parent"], "cached by the parent");
       // 300 writes of about 2 KB over 10 keys: about 600 KB through a log
       // whose live keys need 20 KB, so it is compacted several times.
@@ -295,10 +305,66 @@ Deno.test("local, 2 processes: a log compacted by a child is followed by the par
       } finally {
         await fresh.close();
       }
-      // 1 write by the parent, 300 by the child: the next version is 302.
-      assert.equal((await parent.store(scope, "parent", 1)).version, 302);
+      // 1 write by the parent, 300 by the child: the next version is the 302nd.
+      assert.equal((await parent.store(scope, "parent", 1)).version, first.version + 301);
     } finally {
       await parent.close();
+    }
+  });
+});
+
+Deno.test("local, 4 processes: deleting the lock files meanwhile breaks no compare-and-set", async () => {
+  await withWriters(async ({ base, spawn }) => {
+    const scope = "shared:locks";
+    const lockDir = join(base, ".locks");
+    const lockFile = join(lockDir, scopeToFileName(scope as Scope) + ".lock");
+    const writers = Array.from(
+      { length: 4 },
+      (_, id) => spawn(["cas", base, scope, `w${id}`, "150"]),
+    );
+    for (const w of writers) await expectLine(w, /^ready$/);
+    // Deletes the scope's lock file, and now and then the whole lock
+    // directory, for as long as the writers run.
+    let deleting = true;
+    let deletions = 0;
+    const deleter = (async () => {
+      for (let i = 0; deleting; i++) {
+        try {
+          if (i % 5 === 4) await Deno.remove(lockDir, { recursive: true });
+          else await Deno.remove(lockFile);
+          deletions++;
+        } catch {
+          // Gone already, or a writer made a file in it meanwhile (ENOTEMPTY).
+        }
+      }
+    })();
+    const acks: { version: number; value: number }[] = [];
+    try {
+      await Promise.all(writers.map((w) => w.start()));
+      await Promise.all(writers.map(async (w) => {
+        for (;;) {
+          const line = await expectLine(w, /^(ack \d+ \d+|done \d+)$/);
+          if (line.startsWith("done")) break;
+          const [, version, value] = line.split(" ");
+          acks.push({ version: Number(version), value: Number(value) });
+        }
+        assert.equal((await w.child.status).code, 0, await w.stderr);
+      }));
+    } finally {
+      deleting = false;
+      await deleter;
+    }
+    assert.ok(deletions > 0, "the lock files were deleted while the writers ran");
+    assert.equal(acks.length, 600);
+    const adapter = await createFileAdapter({ basePath: base, limits: LIMITS });
+    try {
+      const entry = await adapter.retrieve(scope, "counter");
+      assert.equal(entry?.value, acks.length, "every acknowledged increment counted once");
+      assert.equal(new Set(acks.map((a) => a.version)).size, acks.length, "no version twice");
+      assert.equal(new Set(acks.map((a) => a.value)).size, acks.length, "no value twice");
+      console.log(`  (${deletions} lock deletions while 600 increments ran)`);
+    } finally {
+      await adapter.close();
     }
   });
 });
