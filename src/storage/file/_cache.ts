@@ -13,8 +13,10 @@
  * file id, so a replaced file never matches.
  */
 import { CoordinatorError } from "../../core/errors.ts";
-import { ioUnavailable, readAtSync } from "./_io.ts";
+import { ioUnavailable } from "./_errors.ts";
+import { readAtSync } from "./_io.ts";
 import { applyLines, corrupt, type LogState, newLogState } from "./_log.ts";
+import { openStateFile, refusal } from "./_safe_file.ts";
 
 /** An open handle on a log file (read + append when the file allows writing). */
 export interface Pin {
@@ -45,6 +47,11 @@ export interface LogCache {
    */
   acquire(path: string, name: string, expected: string | null): Access | null;
   release(pin: Pin): void;
+  /**
+   * The handle cached for a log, without checking that it is still the file
+   * at the path; `release` it after use. Null when none is cached.
+   */
+  peek(name: string): Pin | null;
   /** Caches the state of a file just written whole. */
   put(name: string, state: LogState): void;
   forget(name: string): void;
@@ -104,22 +111,25 @@ export function createLogCache(maxScopes: number, maxPins: number): LogCache {
   function checkScope(state: LogState, path: string, expected: string | null): void {
     const scope = state.header!.scope;
     if (expected !== null && scope !== expected) {
+      // The file's scope is not quoted: the file may not be ours (see _log.ts).
       throw corrupt(
         path,
-        `holds scope ${JSON.stringify(scope)}, but its name is that of ${
-          JSON.stringify(expected)
-        }.`,
+        `holds another scope than ${JSON.stringify(expected)}, the one its name stands for.`,
         1,
       );
     }
   }
 
-  /** The fast way: one stat, and a read of the new bytes when there are any. */
+  /**
+   * The fast way: one lstat, and a read of the new bytes when there are any.
+   * lstat, not stat: a symlink put in the log's place is a new file (its own
+   * inode), so it is opened anew, and refused there.
+   */
   function viaPin(path: string, name: string, cached: Cached, expected: string | null) {
     const pin = cached.pin!;
     let info: Deno.FileInfo;
     try {
-      info = Deno.statSync(path);
+      info = Deno.lstatSync(path);
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {
         forget(name);
@@ -132,6 +142,8 @@ export function createLogCache(maxScopes: number, maxPins: number): LogCache {
       unpin(cached); // replaced (or cut back): read it anew
       return undefined;
     }
+    const refused = refusal(path, info); // grown past the size limit
+    if (refused !== null) throw refused;
     if (info.size > state.end) {
       let bytes: Uint8Array;
       try {
@@ -148,23 +160,10 @@ export function createLogCache(maxScopes: number, maxPins: number): LogCache {
     return { state, size: info.size, pin };
   }
 
-  function open(path: string, name: string): Deno.FsFile | null {
-    try {
-      try {
-        return Deno.openSync(path, { read: true, append: true });
-      } catch (err) {
-        // A log this process may read but not write: reads still work.
-        if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
-        return Deno.openSync(path, { read: true });
-      }
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) {
-        forget(name);
-        return null;
-      }
-      if (err instanceof Deno.errors.IsADirectory) throw corrupt(path, "is a directory.");
-      throw ioUnavailable(path, "open the state file", err);
-    }
+  function open(path: string, name: string): { handle: Deno.FsFile; info: Deno.FileInfo } | null {
+    const opened = openStateFile(path, true);
+    if (opened === null) forget(name);
+    return opened;
   }
 
   return {
@@ -174,13 +173,11 @@ export function createLogCache(maxScopes: number, maxPins: number): LogCache {
         const fast = viaPin(path, name, cached, expected);
         if (fast !== undefined) return fast;
       }
-      const handle = open(path, name);
-      if (handle === null) return null;
+      const opened = open(path, name);
+      if (opened === null) return null;
+      const { handle, info } = opened;
       let state = cached?.state;
-      let info: Deno.FileInfo;
       try {
-        info = handle.statSync();
-        if (info.isDirectory) throw corrupt(path, "is a directory.");
         if (
           state !== undefined &&
           (info.size < state.end ||
@@ -217,6 +214,12 @@ export function createLogCache(maxScopes: number, maxPins: number): LogCache {
     },
 
     release,
+
+    peek(name) {
+      const pin = entries.get(name)?.pin ?? null;
+      if (pin !== null) pin.users++;
+      return pin;
+    },
 
     put(name, state) {
       forget(name);

@@ -10,7 +10,7 @@ import type { AdapterLimits } from "../contract.ts";
 import { createKeyedMutex, type KeyedMutex } from "./_io.ts";
 import { createLogCache, type LogCache } from "./_cache.ts";
 import type { LogState } from "./_log.ts";
-import { LEGACY_FILE_SUFFIX, LOG_FILE_SUFFIX, scopeToFileName } from "./names.ts";
+import { isHashedFileName, LEGACY_FILE_SUFFIX, LOG_FILE_SUFFIX, scopeToFileName } from "./names.ts";
 
 /** Where the per-scope lock files live, inside the state directory. */
 export const LOCK_DIR = ".locks";
@@ -21,6 +21,7 @@ export const PINNED_SCOPES = 64;
 
 /** The names and paths that belong to one scope. */
 export interface ScopeFiles {
+  scope: Scope;
   /** The log's file name (format 2), the mutex and cache key. */
   log: string;
   logPath: string;
@@ -43,6 +44,8 @@ export interface FileContext {
   checked: WeakSet<LogState>;
   /** The files of a scope. */
   files(scope: Scope): ScopeFiles;
+  /** The scope of a hashed file name this adapter used lately; undefined when unknown. */
+  scopeOfHashedName(name: string): Scope | undefined;
   /** The lock file guarding a state file name (a log's is named after the format-1 name). */
   lockPathOf(target: string): string;
   /** Throws STORAGE_UNAVAILABLE once the adapter is closed. */
@@ -61,6 +64,8 @@ export function createContext(
   let closed = false;
   /** Names of recently used scopes: encoding them is most of a read's own work. */
   const names = new Map<string, ScopeFiles>();
+  /** The same backwards, for hashed names (the change feed maps names to scopes). */
+  const hashed = new Map<string, Scope>();
 
   // A temp file of a log ("x.jsonl") is guarded by the scope's lock ("x.json.lock").
   const lockPathOf = (target: string) =>
@@ -81,6 +86,7 @@ export function createContext(
       const log = scopeToFileName(scope, LOG_FILE_SUFFIX);
       const legacy = scopeToFileName(scope, LEGACY_FILE_SUFFIX);
       const files = {
+        scope,
         log,
         logPath: join(basePath, log),
         legacy,
@@ -89,7 +95,15 @@ export function createContext(
       };
       if (names.size >= CACHED_SCOPES) names.clear();
       names.set(scope, files);
+      if (isHashedFileName(log, LOG_FILE_SUFFIX)) {
+        if (hashed.size >= 2 * CACHED_SCOPES) hashed.clear();
+        hashed.set(log, scope);
+        hashed.set(legacy, scope);
+      }
       return files;
+    },
+    scopeOfHashedName(name: string): Scope | undefined {
+      return hashed.get(name);
     },
     ensureOpen(): void {
       if (closed) {

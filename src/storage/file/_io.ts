@@ -1,7 +1,7 @@
 /**
  * Private helpers of the local file adapter: in-process serialization,
- * crash-safe file replacement and whole reads and writes at an offset.
- * Nothing here knows scopes or the file format.
+ * crash-safe file replacement and creation, and whole reads and writes at an
+ * offset. Nothing here knows scopes or the file format.
  */
 import { join } from "node:path";
 import { ioUnavailable } from "./_errors.ts";
@@ -61,6 +61,54 @@ export async function replaceFileAtomically(
   content: string | Uint8Array,
 ): Promise<void> {
   const target = join(dir, name);
+  const temp = await writeTempFile(dir, name, content);
+  try {
+    await Deno.rename(temp, target);
+  } catch (err) {
+    await Deno.remove(temp).catch(() => {});
+    throw ioUnavailable(target, "write the state file", err);
+  }
+  await syncDirectory(dir);
+}
+
+/**
+ * Creates `dir/name` with `content`, whole or not at all (as
+ * replaceFileAtomically), but only while no file of that name exists: false
+ * when one does. The temp file is hard-linked to the name, which fails when
+ * the name is taken, so two writers that both found no file cannot both
+ * create one, the second replacing the first's (which only the scope's lock
+ * prevents otherwise, and a deleted lock file does not). On a file system
+ * without hard links it falls back to a rename.
+ */
+export async function createFileAtomically(
+  dir: string,
+  name: string,
+  content: string | Uint8Array,
+): Promise<boolean> {
+  const target = join(dir, name);
+  const temp = await writeTempFile(dir, name, content);
+  try {
+    try {
+      await Deno.link(temp, target);
+    } catch (err) {
+      if (err instanceof Deno.errors.AlreadyExists) return false;
+      await Deno.rename(temp, target);
+    }
+  } catch (err) {
+    throw ioUnavailable(target, "write the state file", err);
+  } finally {
+    await Deno.remove(temp).catch(() => {}); // linked (or renamed) already
+  }
+  await syncDirectory(dir);
+  return true;
+}
+
+/** Steps 1 and 2 of replaceFileAtomically: a synced temp file beside `name`; returns its path. */
+async function writeTempFile(
+  dir: string,
+  name: string,
+  content: string | Uint8Array,
+): Promise<string> {
   const suffix = crypto.getRandomValues(new Uint32Array(1))[0].toString(16);
   const temp = join(dir, `.${name}.${Deno.pid}.${suffix}.tmp`);
   const bytes = typeof content === "string" ? new TextEncoder().encode(content) : content;
@@ -73,12 +121,11 @@ export async function replaceFileAtomically(
     } finally {
       file.close();
     }
-    await Deno.rename(temp, target);
   } catch (err) {
     await Deno.remove(temp).catch(() => {});
-    throw ioUnavailable(target, "write the state file", err);
+    throw ioUnavailable(join(dir, name), "write the state file", err);
   }
-  await syncDirectory(dir);
+  return temp;
 }
 
 /**

@@ -5,8 +5,9 @@
 import { join } from "node:path";
 import { globToRegExp, type Scope } from "../../core/scope.ts";
 import type { FileContext } from "./_context.ts";
-import { ioUnavailable } from "./_io.ts";
-import { compareStrings, type LogState } from "./_log.ts";
+import { ioUnavailable } from "./_errors.ts";
+import { compareStrings } from "../values.ts";
+import type { LogState } from "./_log.ts";
 import { hasLiveKey, readLegacy, readLog } from "./_read.ts";
 import type { LegacyScope } from "./_v1.ts";
 import {
@@ -16,6 +17,38 @@ import {
   LOG_FILE_SUFFIX,
   scopeToFileName,
 } from "./names.ts";
+
+/** True for the names of state files: logs and format-1 files. */
+export function isStateFileName(name: string): boolean {
+  return name.endsWith(LOG_FILE_SUFFIX) || name.endsWith(LEGACY_FILE_SUFFIX);
+}
+
+/**
+ * The scope a state file's name stands for, for the change feed: null when
+ * the name is no scope's, undefined when it cannot tell (a hashed name this
+ * process has not met, whose log cannot be read, say after it was deleted).
+ */
+export function scopeOfFileName(ctx: FileContext, name: string): string | null | undefined {
+  const suffix = name.endsWith(LOG_FILE_SUFFIX)
+    ? LOG_FILE_SUFFIX
+    : name.endsWith(LEGACY_FILE_SUFFIX)
+    ? LEGACY_FILE_SUFFIX
+    : null;
+  if (suffix === null) return null;
+  const readable = fileNameToScope(name, suffix);
+  if (readable !== null) return readable;
+  if (!isHashedFileName(name, suffix)) return null;
+  const known = ctx.scopeOfHashedName(name);
+  if (known !== undefined || suffix !== LOG_FILE_SUFFIX) return known;
+  try {
+    const scope = readLog(ctx, join(ctx.basePath, name), name, null)?.header?.scope;
+    return scope !== undefined && scopeToFileName(scope as Scope, LOG_FILE_SUFFIX) === name
+      ? scope
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Scopes with at least one live key, sorted, filtered by an fnmatch glob. */
 export async function listScopes(ctx: FileContext, pattern?: string): Promise<string[]> {
@@ -32,6 +65,8 @@ export async function listScopes(ctx: FileContext, pattern?: string): Promise<st
       else if (entry.name.endsWith(LEGACY_FILE_SUFFIX)) legacies.push(entry.name);
     }
   } catch (err) {
+    // Deleted (wiped) under us: no scope until the next write makes it again.
+    if (err instanceof Deno.errors.NotFound) return [];
     throw ioUnavailable(ctx.basePath, "list the state directory", err);
   }
   ctx.ensureOpen();

@@ -3,13 +3,30 @@
  * per scope, `<encoded scope>.jsonl`. Line 1 is a header, every later line one
  * write:
  *
- *   {"format":2,"scope":"proj:x","generation":1,"seq":0,"created_at":"<iso>","file_id":"<hex>"}
- *   {"op":"set","key":"k","value":<json>,"version":1,"updated_at":"<iso>","updated_by":"claude_1","expires_at":null}
+ *   {"format":2,"scope":"proj:x","generation":1,"seq":1760000000000001,"created_at":"<iso>","file_id":"<hex>"}
+ *   {"op":"set","key":"k","value":<json>,"version":1760000000000001,"updated_at":"<iso>","updated_by":"claude_1","expires_at":null}
+ *   {"op":"set","key":"lease","value":<json>,"version":1760000000000002,"updated_at":"<iso>","updated_by":null,"expires_at":"<iso>","held_by":"claude_1/4f2a"}
  *   {"op":"del","key":"k","at":"<iso>"}
+ *   {"op":"batch","ops":[{"op":"set",...},{"op":"del",...}]}
  *
  * Replaying the lines in order gives the scope's keys. The scope's version
  * counter (`seq`) is the largest of the header's `seq` and every version in
  * the log, so a version is never handed out twice, not even after a delete.
+ * A new log's header `seq` is seeded from the clock (versionSeed in
+ * contract.ts), so a scope made again after its log was lost (a state
+ * directory deleted) never hands out a version it handed out before; a
+ * deleteScope replaces the log by a header alone that keeps the counter.
+ *
+ * `held_by` (an opaque holder tag, StoreOptions.heldBy) is written only when
+ * set; servers before it ignore the field (and drop it when they compact).
+ *
+ * A `batch` line is one writeBatch: its `ops` are complete `set` and `del`
+ * records (never batches), applied together. Being one line, a batch is in
+ * the log whole or not at all: a crash can only tear the line, and a torn
+ * line is never applied. A batch of one write is written as that write's
+ * own line. Servers before batches cannot read a log that holds a batch
+ * line: they fail on it with CORRUPT_STATE (an unknown op) until the log is
+ * compacted, which folds it into plain `set` lines.
  * A header is written only when a whole file is (created, compacted or
  * migrated, always through temp file + rename), and its random `file_id`
  * makes the header line unique to that file: a cached reader compares it to
@@ -18,13 +35,16 @@
  *
  * Bytes after the last newline are an append a crash cut short: they are not
  * a line yet, so they are ignored. A complete line that is not a valid record
- * is CORRUPT_STATE naming the file and the line number.
+ * is CORRUPT_STATE naming the file and the line number, and saying what is
+ * wrong without quoting the line: a state file may not be ours (a planted
+ * link, a copied file), and its content must not leak into an error.
  *
- * This module only parses and serializes; file.ts does the I/O.
+ * This module only parses and serializes; the adapter's other modules do the I/O.
  */
 import { CoordinatorError } from "../../core/errors.ts";
 import { isPlainObject, type JsonValue } from "../../core/json.ts";
 import { validateKey, validateScope } from "../../core/scope.ts";
+import { compareStrings } from "../values.ts";
 
 /** The on-disk format version of a scope log. */
 export const LOG_FORMAT = 2;
@@ -41,7 +61,9 @@ export interface StoredKey {
   expiresAt: string | null;
   /** expiresAt in epoch ms, parsed once. */
   expiresMs: number | null;
-  /** Bytes of the key's last `set` line (newline included): its share of a snapshot. */
+  /** The opaque holder tag of the last write, or null. */
+  heldBy: string | null;
+  /** Bytes of the key's last `set` line (newline included; a share of a batch line): its share of a snapshot. */
   lineBytes: number;
 }
 
@@ -83,22 +105,37 @@ export interface LogState {
   nextExpiryMs: number | null;
 }
 
+/** A write of one key. */
+export interface SetRecord {
+  op: "set";
+  key: string;
+  /** The value's JSON text (a write has it)... */
+  text: string | undefined;
+  /** ...or the parsed value (a line read back has it). */
+  value: JsonValue | undefined;
+  version: number;
+  updatedAt: string;
+  updatedBy: string | null;
+  expiresAt: string | null;
+  expiresMs: number | null;
+  heldBy: string | null;
+}
+
+/** A delete of one key. */
+export interface DelRecord {
+  op: "del";
+  key: string;
+  at: string;
+}
+
+/** Several writes applied together (writeBatch). */
+export interface BatchRecord {
+  op: "batch";
+  ops: (SetRecord | DelRecord)[];
+}
+
 /** A write, ready to be appended as one line. */
-export type LogRecord =
-  | {
-    op: "set";
-    key: string;
-    /** The value's JSON text (a write has it)... */
-    text: string | undefined;
-    /** ...or the parsed value (a line read back has it). */
-    value: JsonValue | undefined;
-    version: number;
-    updatedAt: string;
-    updatedBy: string | null;
-    expiresAt: string | null;
-    expiresMs: number | null;
-  }
-  | { op: "del"; key: string; at: string };
+export type LogRecord = SetRecord | DelRecord | BatchRecord;
 
 const NEWLINE = 0x0a;
 const encoder = new TextEncoder();
@@ -169,32 +206,50 @@ export function encodeHeader(header: LogHeader): string {
 
 /** Serializes a record line, newline included. A value is spliced in as the text already checked. */
 export function encodeRecord(record: LogRecord): string {
+  return encodeObject(record) + "\n";
+}
+
+/** One record as a JSON object, fields in a fixed order so lines read well with cat or grep. */
+function encodeObject(record: LogRecord): string {
   const j = JSON.stringify;
-  if (record.op === "del") return `{"op":"del","key":${j(record.key)},"at":${j(record.at)}}\n`;
+  if (record.op === "del") return `{"op":"del","key":${j(record.key)},"at":${j(record.at)}}`;
+  if (record.op === "batch") return `{"op":"batch","ops":[${record.ops.map(encodeObject)}]}`;
   const value = record.text ?? j(record.value);
+  const held = record.heldBy === null ? "" : `,"held_by":${j(record.heldBy)}`;
   return `{"op":"set","key":${j(record.key)},"value":${value},"version":${record.version},` +
     `"updated_at":${j(record.updatedAt)},"updated_by":${j(record.updatedBy)},` +
-    `"expires_at":${j(record.expiresAt)}}\n`;
+    `"expires_at":${j(record.expiresAt)}${held}}`;
 }
 
 /** Applies one record to a state, as if its line of `lineBytes` bytes had been read. */
 export function applyRecord(state: LogState, record: LogRecord, lineBytes: number): void {
-  if (record.op === "del") {
-    dropKey(state, record.key);
+  if (record.op === "batch") {
+    // Each key's share of the line, for the compaction estimate (see LogState.liveBytes).
+    const share = Math.ceil(lineBytes / Math.max(1, record.ops.length));
+    for (const op of record.ops) applyOne(state, op, share);
   } else {
-    setKey(state, record.key, {
-      value: record.text === undefined ? record.value : undefined,
-      text: record.text,
-      version: record.version,
-      updatedAt: record.updatedAt,
-      updatedBy: record.updatedBy,
-      expiresAt: record.expiresAt,
-      expiresMs: record.expiresMs,
-      lineBytes,
-    });
+    applyOne(state, record, lineBytes);
   }
   state.end += lineBytes;
   state.lines++;
+}
+
+function applyOne(state: LogState, record: SetRecord | DelRecord, lineBytes: number): void {
+  if (record.op === "del") {
+    dropKey(state, record.key);
+    return;
+  }
+  setKey(state, record.key, {
+    value: record.text === undefined ? record.value : undefined,
+    text: record.text,
+    version: record.version,
+    updatedAt: record.updatedAt,
+    updatedBy: record.updatedBy,
+    expiresAt: record.expiresAt,
+    expiresMs: record.expiresMs,
+    heldBy: record.heldBy,
+    lineBytes,
+  });
 }
 
 function setKey(state: LogState, key: string, stored: StoredKey): void {
@@ -258,8 +313,9 @@ function applyLine(state: LogState, file: string, line: string, lineBytes: Uint8
   let doc: unknown;
   try {
     doc = JSON.parse(line);
-  } catch (err) {
-    throw corrupt(file, `is not valid JSON (${(err as Error).message}).`, n);
+  } catch {
+    // Not the parser's message: it quotes the line, and the file may not be ours.
+    throw corrupt(file, "is not valid JSON.", n);
   }
   if (!isPlainObject(doc)) throw corrupt(file, "is not a JSON object.", n);
   if (state.header === null) {
@@ -280,7 +336,8 @@ function parseHeader(file: string, doc: Record<string, unknown>): LogHeader {
     throw bad(
       doc.format === undefined
         ? `is not a header (it has no "format"); a scope log starts with one.`
-        : `has format ${JSON.stringify(doc.format)}; this version reads format ${LOG_FORMAT}.`,
+        : `has a "format" other than ${LOG_FORMAT}, the one this version reads (a newer ` +
+          `version may have written it).`,
     );
   }
   const { scope, generation, seq, created_at, file_id, migrated_sha256 } = doc;
@@ -311,9 +368,32 @@ function parseHeader(file: string, doc: Record<string, unknown>): LogHeader {
 
 function parseRecord(file: string, n: number, doc: Record<string, unknown>): LogRecord {
   const bad = (what: string) => corrupt(file, what, n);
+  if (doc.op !== "batch") return parseWrite(bad, doc);
+  const { ops } = doc;
+  if (!Array.isArray(ops) || ops.length === 0) {
+    throw bad(`"ops" of a batch is not a list of writes.`);
+  }
+  return {
+    op: "batch",
+    ops: ops.map((op, i) => {
+      if (!isPlainObject(op)) throw bad(`write ${i + 1} of the batch is not a JSON object.`);
+      return parseWrite((what) => bad(`write ${i + 1} of the batch ${what}`), op);
+    }),
+  };
+}
+
+/**
+ * Parses a `set` or `del` record. Messages say which field is wrong, never
+ * what it holds (see the module comment).
+ */
+function parseWrite(
+  bad: (what: string) => CoordinatorError,
+  doc: Record<string, unknown>,
+): SetRecord | DelRecord {
   const { op, key } = doc;
+  if (op === undefined) throw bad(`has no "op"; a record's op is "set", "del" or "batch".`);
   if (op !== "set" && op !== "del") {
-    throw bad(`has op ${JSON.stringify(op) ?? "(none)"}; a record's op is "set" or "del".`);
+    throw bad(`has an unknown "op"; a record's op is "set", "del" or "batch".`);
   }
   if (typeof key !== "string") throw bad(`"key" is not a string.`);
   try {
@@ -325,7 +405,7 @@ function parseRecord(file: string, n: number, doc: Record<string, unknown>): Log
     if (typeof doc.at !== "string") throw bad(`"at" is not a string.`);
     return { op, key, at: doc.at };
   }
-  const { value, version, updated_at, updated_by, expires_at } = doc;
+  const { value, version, updated_at, updated_by, expires_at, held_by } = doc;
   if (value === undefined) throw bad(`has no "value".`);
   if (!Number.isSafeInteger(version) || (version as number) < 1) {
     throw bad(`"version" is not an integer >= 1.`);
@@ -333,6 +413,9 @@ function parseRecord(file: string, n: number, doc: Record<string, unknown>): Log
   if (typeof updated_at !== "string") throw bad(`"updated_at" is not a string.`);
   if (updated_by !== null && typeof updated_by !== "string") {
     throw bad(`"updated_by" is not a string or null.`);
+  }
+  if (held_by !== undefined && typeof held_by !== "string") {
+    throw bad(`"held_by" is not a string.`);
   }
   const expiresMs = expires_at === null
     ? null
@@ -353,6 +436,7 @@ function parseRecord(file: string, n: number, doc: Record<string, unknown>): Log
     updatedBy: updated_by as string | null,
     expiresAt: expires_at as string | null,
     expiresMs,
+    heldBy: held_by ?? null,
   };
 }
 
@@ -391,9 +475,4 @@ export function buildSnapshot(header: LogHeader, keys: Iterable<[string, StoredK
     offset += chunk.length;
   }
   return { bytes, state };
-}
-
-/** Plain code-unit order, the same as Array.prototype.sort without a comparator. */
-export function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

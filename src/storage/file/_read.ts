@@ -4,10 +4,13 @@
  * no lock: the cache only ever applies complete lines.
  */
 import type { Scope } from "../../core/scope.ts";
-import type { Entry, ExportedKey } from "../contract.ts";
+import type { Entry } from "../contract.ts";
 import type { FileContext } from "./_context.ts";
-import { ioUnavailable } from "./_io.ts";
-import { compareStrings, corrupt, type LogState, type StoredKey, valueOf } from "./_log.ts";
+import { ioUnavailable } from "./_errors.ts";
+import { readAtSync } from "./_io.ts";
+import { compareStrings } from "../values.ts";
+import { type LogState, type StoredKey, valueOf } from "./_log.ts";
+import { openStateFile } from "./_safe_file.ts";
 import { type LegacyScope, parseLegacyFile } from "./_v1.ts";
 
 /** What a write sees of a scope: its keys and version counter (null: no scope file). */
@@ -29,14 +32,17 @@ export function readLog(
   return access.state;
 }
 
-/** The bytes of a format-1 file, or null when there is none. */
+/** The bytes of a format-1 file, or null when there is none; checked as _safe_file.ts says. */
 export function readLegacyBytes(path: string): Uint8Array | null {
+  const opened = openStateFile(path, false);
+  if (opened === null) return null;
   try {
-    return Deno.readFileSync(path);
+    // Only as many bytes as the checked size: a file still growing cannot make us read on.
+    return readAtSync(opened.handle, 0, opened.info.size);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    if (err instanceof Deno.errors.IsADirectory) throw corrupt(path, "is a directory.");
     throw ioUnavailable(path, "read the state file", err);
+  } finally {
+    opened.handle.close();
   }
 }
 
@@ -58,26 +64,25 @@ export function readScope(ctx: FileContext, scope: Scope): Map<string, StoredKey
   return readLog(ctx, f.logPath, f.log, scope)?.keys ?? null;
 }
 
-/** Every live key of a scope with its entry, sorted by key. */
-export function liveEntries(ctx: FileContext, scope: Scope): ExportedKey[] {
+/**
+ * The live keys of a scope that start with `prefix`, sorted, at most `limit`
+ * of them, with what is stored for each.
+ */
+export function liveKeys(
+  ctx: FileContext,
+  scope: Scope,
+  prefix: string,
+  limit: number,
+): [string, StoredKey][] {
   const keys = readScope(ctx, scope);
-  if (keys === null) return [];
+  if (keys === null || limit === 0) return [];
   const nowMs = ctx.now();
-  const out: ExportedKey[] = [];
-  for (const [key, stored] of keys) {
-    if (isLive(stored, nowMs)) out.push({ key, entry: toEntry(stored) });
+  const out: [string, StoredKey][] = [];
+  for (const entry of keys) {
+    if (entry[0].startsWith(prefix) && isLive(entry[1], nowMs)) out.push(entry);
   }
-  return out.sort((a, b) => compareStrings(a.key, b.key));
-}
-
-/** Every live key of a scope, sorted. */
-export function liveKeys(ctx: FileContext, scope: Scope): string[] {
-  const keys = readScope(ctx, scope);
-  if (keys === null) return [];
-  const nowMs = ctx.now();
-  const out: string[] = [];
-  for (const [key, stored] of keys) if (isLive(stored, nowMs)) out.push(key);
-  return out.sort(compareStrings);
+  out.sort((a, b) => compareStrings(a[0], b[0]));
+  return out.length > limit ? out.slice(0, limit) : out;
 }
 
 /** True when a key has not expired at `nowMs`. */
@@ -105,5 +110,6 @@ export function toEntry(stored: StoredKey): Entry {
     updatedAt: stored.updatedAt,
     updatedBy: stored.updatedBy,
     expiresAt: stored.expiresAt,
-  } as Entry;
+    heldBy: stored.heldBy,
+  };
 }

@@ -8,7 +8,7 @@
  *      "keys": {"<key>": {"version": 7, "updated_at": "<iso>",
  *        "updated_by": "claude_1" | null, "expires_at": "<iso>" | null}}}}
  *
- * file.ts converts such a file into a format-2 log on the scope's first write.
+ * The adapter converts such a file into a format-2 log on the scope's first write.
  */
 import { isPlainObject, type JsonValue } from "../../core/json.ts";
 import { type Scope, validateScope } from "../../core/scope.ts";
@@ -45,24 +45,20 @@ export function parseLegacyFile(
   let doc: unknown;
   try {
     doc = JSON.parse(text);
-  } catch (err) {
-    throw corrupt(file, `is not valid JSON (${(err as Error).message}).`);
+  } catch {
+    // Not the parser's message: it quotes the text, and the file may not be ours.
+    throw corrupt(file, "is not valid JSON.");
   }
   if (!isPlainObject(doc)) throw corrupt(file, "does not hold a JSON object.");
   if (doc.format !== LEGACY_FORMAT) {
-    throw corrupt(
-      file,
-      `has format ${JSON.stringify(doc.format)}; a .json scope file has format ${LEGACY_FORMAT}.`,
-    );
+    throw corrupt(file, `has a "format" other than ${LEGACY_FORMAT}, that of a .json scope file.`);
   }
   const scope = doc.scope;
   if (typeof scope !== "string") throw corrupt(file, `"scope" is not a string.`);
   if (expectedScope !== null && scope !== expectedScope) {
     throw corrupt(
       file,
-      `holds scope ${JSON.stringify(scope)}, but its name is that of ${
-        JSON.stringify(expectedScope)
-      }.`,
+      `holds another scope than ${JSON.stringify(expectedScope)}, the one its name stands for.`,
     );
   }
   try {
@@ -87,28 +83,29 @@ export function parseLegacyFile(
     createdAt: created_at,
     keys: new Map(),
   };
-  for (const key of Object.keys(keys)) {
+  // Keys are named by their place, never quoted (see _log.ts on file content in errors).
+  for (const [i, key] of Object.keys(keys).entries()) {
     if (!Object.hasOwn(data, key)) {
-      throw corrupt(file, `key ${JSON.stringify(key)} has metadata but no value in "data".`);
+      throw corrupt(file, `key ${i + 1} of "metadata.keys" has no value in "data".`);
     }
   }
-  for (const [key, value] of Object.entries(data)) {
+  for (const [i, [key, value]] of Object.entries(data).entries()) {
     const meta = Object.hasOwn(keys, key) ? keys[key] : undefined;
-    const where = `"metadata.keys[${JSON.stringify(key)}]"`;
+    const where = `the metadata of key ${i + 1} of "data"`;
     if (!isPlainObject(meta)) throw corrupt(file, `${where} is missing or not an object.`);
     const { version, updated_at: at, updated_by: by, expires_at: exp } = meta;
     if (
       !Number.isSafeInteger(version) || (version as number) < 1 || (version as number) > parsed.seq
     ) {
-      throw corrupt(file, `${where}.version is not an integer between 1 and metadata.seq.`);
+      throw corrupt(file, `${where}: "version" is not an integer between 1 and metadata.seq.`);
     }
-    if (typeof at !== "string") throw corrupt(file, `${where}.updated_at is not a string.`);
+    if (typeof at !== "string") throw corrupt(file, `${where}: "updated_at" is not a string.`);
     if (by !== null && typeof by !== "string") {
-      throw corrupt(file, `${where}.updated_by is not a string or null.`);
+      throw corrupt(file, `${where}: "updated_by" is not a string or null.`);
     }
     const expiresMs = exp === null ? null : typeof exp === "string" ? Date.parse(exp) : NaN;
     if (expiresMs !== null && Number.isNaN(expiresMs)) {
-      throw corrupt(file, `${where}.expires_at is not an ISO time or null.`);
+      throw corrupt(file, `${where}: "expires_at" is not an ISO time or null.`);
     }
     parsed.keys.set(key, {
       value: value as JsonValue,
@@ -118,6 +115,7 @@ export function parseLegacyFile(
       updatedBy: by,
       expiresAt: exp as string | null,
       expiresMs,
+      heldBy: null, // format 1 had no holders
       lineBytes: 0,
     });
   }
