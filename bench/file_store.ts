@@ -1,9 +1,12 @@
 /**
- * `deno run -A bench/file_store.ts [--n=500] [--json=PATH]`: what a durable
- * store() of the local adapter costs in one process, unguarded and guarded
- * (the guard key in another scope, as a session's lease is, and in the same
- * scope), plus a writeBatch of 10 sets. Rounds of each kind alternate, so
- * drift of the disk or the machine falls on all of them alike.
+ * `deno run -A bench/file_store.ts [--n=500] [--dir=PATH] [--json=PATH]`: what
+ * a durable store() of the local adapter costs in one process, unguarded and
+ * guarded (the guard key in another scope, as a session's lease is, and in
+ * the same scope), plus a writeBatch of 10 sets. Rounds of each kind
+ * alternate, so drift of the disk or the machine falls on all of them alike.
+ *
+ * fdatasync dominates and varies with the disk; `--dir=/dev/shm` (tmpfs,
+ * where it costs next to nothing) shows what the code itself costs.
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
@@ -15,10 +18,14 @@ type Kind = "unguarded" | "guarded_other_scope" | "guarded_same_scope" | "batch_
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { n: { type: "string", default: "500" }, json: { type: "string" } },
+  options: {
+    n: { type: "string", default: "500" },
+    dir: { type: "string" },
+    json: { type: "string" },
+  },
 });
 const n = Number(values.n);
-const root = await Deno.makeTempDir({ prefix: "csc_bench_store_" });
+const root = await Deno.makeTempDir({ prefix: "csc_bench_store_", dir: values.dir });
 let adapter: StorageAdapter | undefined;
 try {
   adapter = await createFileAdapter({

@@ -14,6 +14,7 @@ import {
 } from "../src/storage/contract.ts";
 import type { JsonValue } from "../src/core/json.ts";
 import { type Scope } from "../src/core/scope.ts";
+import { MAX_KEPT_FILES } from "../src/storage/file/_context.ts";
 import {
   fileNameToScope,
   isHashedFileName,
@@ -790,7 +791,7 @@ Deno.test(
     for (let i = 0; i < 150; i++) assert.equal((await other.retrieve(`m${i}`, "k"))?.value, i);
     assert.equal((await other.listScopes("m*")).length, 150);
     const during = await fds();
-    assert.ok(during - before <= 2 * 64 + 4, `${during - before} more open files`);
+    assert.ok(during - before <= 2 * MAX_KEPT_FILES + 4, `${during - before} more open files`);
     await other.close();
     await adapter.close();
     assert.ok((await fds()) <= before + 1, "close releases them");

@@ -9,6 +9,7 @@ import type { Scope } from "../../core/scope.ts";
 import type { AdapterLimits } from "../contract.ts";
 import { createKeyedMutex, type KeyedMutex } from "./_io.ts";
 import { createLogCache, type LogCache } from "./_cache.ts";
+import { createLockCache, type LockCache } from "./_lock_cache.ts";
 import type { LogState } from "./_log.ts";
 import { isHashedFileName, LEGACY_FILE_SUFFIX, LOG_FILE_SUFFIX, scopeToFileName } from "./names.ts";
 
@@ -18,6 +19,10 @@ export const LOCK_DIR = ".locks";
 export const CACHED_SCOPES = 512;
 /** ...and for how many of them it keeps the log open (see _cache.ts). */
 export const PINNED_SCOPES = 64;
+/** How many lock files it keeps open for exclusive locks, and as many for shared ones (_lock_cache.ts). */
+export const KEPT_LOCKS = 16;
+/** The most files one adapter keeps open between calls. */
+export const MAX_KEPT_FILES = PINNED_SCOPES + 2 * KEPT_LOCKS;
 
 /** The names and paths that belong to one scope. */
 export interface ScopeFiles {
@@ -40,6 +45,8 @@ export interface FileContext {
   now: () => number;
   mutex: KeyedMutex;
   logs: LogCache;
+  /** Lock files kept open. */
+  locks: LockCache;
   /** Replays whose scope was checked for a format-1 file left beside the log. */
   checked: WeakSet<LogState>;
   /** The files of a scope. */
@@ -78,6 +85,7 @@ export function createContext(
     now,
     mutex: createKeyedMutex(),
     logs: createLogCache(CACHED_SCOPES, PINNED_SCOPES),
+    locks: createLockCache(KEPT_LOCKS),
     checked: new WeakSet(),
     lockPathOf,
     files(scope: Scope): ScopeFiles {

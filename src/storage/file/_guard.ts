@@ -17,7 +17,7 @@ import type { Scope } from "../../core/scope.ts";
 import type { Guard } from "../contract.ts";
 import { guardFailed, guardHolds } from "../values.ts";
 import type { FileContext } from "./_context.ts";
-import { type HeldLock, tryLock } from "./_lock.ts";
+import type { HeldLock } from "./_lock.ts";
 import { valueOf } from "./_log.ts";
 import { isLive, readScope, type ScopeView } from "./_read.ts";
 
@@ -41,7 +41,7 @@ export function lockGuardScope(
 ): GuardLock {
   if (guard === undefined || guard.scope === scope) return NONE;
   const lockPath = ctx.files(guard.scope as Scope).lockPath;
-  const lock = tryLock(lockPath, false);
+  const lock = ctx.locks.tryShared(lockPath);
   return lock === null ? { kind: "busy", lockPath } : { kind: "held", lock };
 }
 

@@ -108,23 +108,39 @@ export async function withFileLock<T>(
 /**
  * True when the path still names the locked file. A symlink there is
  * refused; a path that is gone or names another file means the lock file
- * was deleted (and maybe re-created) after we opened it.
+ * was deleted (and maybe re-created) after we opened it. Closes the handle
+ * when it throws.
  */
 function stillThere(handle: Deno.FsFile, lockPath: string): boolean {
-  let atPath: Deno.FileInfo;
   let locked: Deno.FileInfo;
   try {
-    atPath = Deno.lstatSync(lockPath);
     locked = handle.statSync();
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
     handle.close();
     throw ioUnavailable(lockPath, "check the lock file", err);
   }
-  if (!atPath.isFile) {
+  try {
+    return namesFile(lockPath, locked);
+  } catch (err) {
     handle.close();
-    throw lockRefusal(lockPath, atPath);
+    throw err;
   }
+}
+
+/**
+ * True when `lockPath` names the file `locked` (an fstat of an open lock
+ * file); false when it is gone or names another file. A symlink or other
+ * non-regular file there is refused (CORRUPT_STATE).
+ */
+export function namesFile(lockPath: string, locked: Deno.FileInfo): boolean {
+  let atPath: Deno.FileInfo;
+  try {
+    atPath = Deno.lstatSync(lockPath);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw ioUnavailable(lockPath, "check the lock file", err);
+  }
+  if (!atPath.isFile) throw lockRefusal(lockPath, atPath);
   return sameFile(atPath, locked);
 }
 
@@ -134,7 +150,7 @@ function stillThere(handle: Deno.FsFile, lockPath: string): boolean {
  * scope in every process. A blocking lock call cannot be cancelled, so an
  * abandoned one closes its handle (releasing the lock) the moment it returns.
  */
-async function waitForLock(
+export async function waitForLock(
   handle: Deno.FsFile,
   lockPath: string,
   exclusive: boolean,
@@ -169,7 +185,7 @@ export function lockTimeout(lockPath: string, waitMs: number): CoordinatorError 
  * created with createNew, which never follows a symlink. The directory is
  * re-created when someone removed it (or the whole state directory).
  */
-function openLockFile(lockPath: string): Deno.FsFile {
+export function openLockFile(lockPath: string): Deno.FsFile {
   for (let attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
     try {
       return Deno.openSync(lockPath, { read: true, write: true });

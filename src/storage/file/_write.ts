@@ -137,7 +137,7 @@ export async function underScopeLock<T>(
 ): Promise<{ result: T; unsynced: Pin | null }> {
   const deadline = performance.now() + LOCK_WAIT_MS;
   for (let tries = 0;; tries++) {
-    const lock = await takeLock(f.lockPath, true, deadline);
+    const lock = await ctx.locks.exclusive(f.lockPath, deadline);
     let step: Step<T> = RETRY;
     let log: Access | null | "busy" = "busy";
     try {

@@ -293,6 +293,7 @@ export async function createFileAdapter(options: FileAdapterOptions): Promise<St
       // no temp file is left half-written by our own shutdown.
       await ctx.mutex.idle();
       ctx.logs.clear();
+      ctx.locks.clear();
     },
   };
 }
