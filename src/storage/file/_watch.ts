@@ -24,7 +24,7 @@ import type { Change } from "../contract.ts";
 const COALESCE_MS = 15;
 /** How often the directory is rescanned as a safety net (ms). */
 const RESCAN_MS = 3_000;
-/** How often a lost watcher is retried at first (ms); doubling up to RESCAN_MS. */
+/** How often a lost watcher is retried at first (ms); doubling up to the rescan period. */
 const RETRY_MS = 50;
 /** Event kinds that say a file changed; "access" (a read, or closing a handle) does not. */
 const CHANGING = new Set(["any", "create", "modify", "remove", "rename"]);
@@ -40,6 +40,10 @@ export interface ChangeFeedOptions {
   scopeOfName: (name: string) => string | null | undefined;
   /** True for the names of state files (logs and format-1 files), which the rescan compares. */
   isStateFile: (name: string) => boolean;
+  /** How often the directory is rescanned (ms); RESCAN_MS by default. */
+  rescanMs?: number;
+  /** Watches a directory; Deno.watchFs by default (tests pass one that misses events). */
+  watchFs?: (path: string) => Deno.FsWatcher;
 }
 
 /** See the module comment. */
@@ -55,6 +59,8 @@ export interface ChangeFeed {
 /** Creates a change feed; nothing runs until the first listener comes. */
 export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   const { basePath, scopeOfName, isStateFile } = options;
+  const rescanMs = options.rescanMs ?? RESCAN_MS;
+  const watchFs = options.watchFs ?? ((path) => Deno.watchFs(path, { recursive: false }));
   const listeners = new Set<(change: Change) => void>();
   let closed = false;
   let watcher: Deno.FsWatcher | null = null;
@@ -70,13 +76,15 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   /** Each state file's identity, size and time at the last scan; null before the first. */
   let lastScan: Map<string, string> | null = null;
   const pending = new Set<string>();
+  /** A file was removed or renamed: the directory itself may be gone (checked at the flush). */
+  let checkDir = false;
   /** State files named by events since the last flush: their scan entries are refreshed then. */
   const touched = new Set<string>();
   let everything = false;
 
   function start(): void {
     openWatcher();
-    rescanTimer = setInterval(rescan, RESCAN_MS);
+    rescanTimer = setInterval(rescan, rescanMs);
     rescan(); // the first scan is the baseline
   }
 
@@ -96,7 +104,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   function openWatcher(): boolean {
     let w: Deno.FsWatcher;
     try {
-      w = Deno.watchFs(basePath, { recursive: false });
+      w = watchFs(basePath);
     } catch {
       watchedDir = null;
       return false;
@@ -134,7 +142,8 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   function lost(): void {
     if (listeners.size === 0) return;
     closeWatcher();
-    report(null);
+    everything = true;
+    scheduleFlush();
     retryMs = RETRY_MS;
     scheduleRetry();
   }
@@ -149,7 +158,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
         report(null);
         rescan();
       } else {
-        retryMs = Math.min(retryMs * 2, RESCAN_MS);
+        retryMs = Math.min(retryMs * 2, rescanMs);
         scheduleRetry();
       }
     }, retryMs);
@@ -157,6 +166,9 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
 
   function onEvent(event: Deno.FsEvent): void {
     if (!CHANGING.has(event.kind)) return;
+    // The directory's own removal is not always reported (inotify may drop
+    // it with the watch); its files' removals are, so they make us look.
+    if (event.kind === "remove" || event.kind === "rename") checkDir = true;
     for (const path of event.paths) {
       const dir = dirname(path);
       if (dir !== basePath && dir !== realBase) {
@@ -182,11 +194,23 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     if (listeners.size === 0) return;
     if (scope === null) everything = true;
     else pending.add(scope);
+    scheduleFlush();
+  }
+
+  function scheduleFlush(): void {
     flushTimer ??= setTimeout(flush, COALESCE_MS);
   }
 
   function flush(): void {
     flushTimer = undefined;
+    if (checkDir) {
+      checkDir = false;
+      if (watcher !== null && dirIdentity() !== watchedDir) {
+        lost();
+        clearTimeout(flushTimer); // this flush reports it
+        flushTimer = undefined;
+      }
+    }
     refreshTouched();
     const change: Change | null = everything
       ? { all: true }
