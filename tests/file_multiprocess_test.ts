@@ -368,3 +368,33 @@ Deno.test("local, 4 processes: deleting the lock files meanwhile breaks no compa
     }
   });
 });
+
+Deno.test("local, 4 processes: writes guarded by each other's scopes all land", async () => {
+  await withWriters(async ({ base, spawn }) => {
+    const setup = await createFileAdapter({ basePath: base, limits: LIMITS });
+    try {
+      await setup.store("mutual:x", "lease", { grant: "ok" });
+      await setup.store("mutual:y", "lease", { grant: "ok" });
+    } finally {
+      await setup.close();
+    }
+    // Writers of x guarded by y's lease, and of y guarded by x's: each holds
+    // its own scope's lock while it checks the other's.
+    const writers = [
+      spawn(["guarded", base, "mutual:x", "a", "100", "mutual:y"]),
+      spawn(["guarded", base, "mutual:y", "b", "100", "mutual:x"]),
+      spawn(["guarded", base, "mutual:x", "c", "100", "mutual:y"]),
+      spawn(["guarded", base, "mutual:y", "d", "100", "mutual:x"]),
+    ];
+    const started = performance.now();
+    await runTogether(writers);
+    const adapter = await createFileAdapter({ basePath: base, limits: LIMITS });
+    try {
+      assert.equal((await adapter.listKeys("mutual:x")).length, 201);
+      assert.equal((await adapter.listKeys("mutual:y")).length, 201);
+      console.log(`  (400 guarded writes in ${(performance.now() - started).toFixed(0)} ms)`);
+    } finally {
+      await adapter.close();
+    }
+  });
+});
