@@ -237,6 +237,7 @@ async function prefillThroughAdapter(
           updatedAt: at,
           updatedBy: "prefill",
           expiresAt: null,
+          heldBy: null,
         });
       }
     };

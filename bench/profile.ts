@@ -24,6 +24,7 @@ import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 import { readWorkTree } from "../src/setup/git.ts";
 import { createMcpServer } from "../src/mcp/server.ts";
+import { realScheduler } from "../src/core/context.ts";
 import { createBinding, type SessionContext } from "../src/core/session/mod.ts";
 import { retrieveData, storeData } from "../src/core/data.ts";
 import { withFileLock } from "../src/storage/file/_io.ts";
@@ -320,11 +321,9 @@ async function mcpInProcess(
     storage,
     identity: { machine: "bench", project: "bench" },
     leaseTtlSeconds: 60,
-    workTree: () => readWorkTree(repo),
-    now: Date.now,
-    pid: Deno.pid,
+    scheduler: realScheduler,
   };
-  const binding = createBinding();
+  const binding = createBinding({ pid: Deno.pid, client: "profile" }, () => readWorkTree(repo));
   const server = createMcpServer(ctx, binding, { version: "bench", log: () => {} });
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   const client = new Client({ name: "profile", version: "1" });

@@ -37,6 +37,9 @@ export async function makeRepo(): Promise<string> {
   return dir;
 }
 
+/** The repository each harness context works in, so connect() reads the right worktree. */
+const repos = new WeakMap<SessionContext, string>();
+
 /** Options for a shared context. */
 export interface HarnessOptions {
   leaseTtlSeconds?: number;
@@ -63,6 +66,7 @@ export async function makeContext(options: HarnessOptions = {}) {
     maxInstances: options.maxInstances,
     scheduler: options.time?.scheduler ?? realScheduler,
   };
+  repos.set(ctx, repo);
   let pids = 1000;
   return {
     ctx,
@@ -85,7 +89,7 @@ export async function makeContext(options: HarnessOptions = {}) {
 export async function connect(ctx: SessionContext, logs: string[] = [], repo?: string) {
   const binding: SessionBinding = createBinding(
     { pid: Deno.pid, client: null },
-    () => readWorkTree(repo ?? Deno.cwd()),
+    () => readWorkTree(repo ?? repos.get(ctx) ?? Deno.cwd()),
   );
   const server = createMcpServer(ctx, binding, { version: "test", log: (l) => logs.push(l) });
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();

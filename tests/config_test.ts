@@ -91,10 +91,12 @@ Deno.test("loadConfig: built-in defaults when no source applies", async () => {
     assert.deepEqual(await loadConfig(sourcesFor(layout), ADAPTERS), {
       config: DEFAULT_CONFIG,
       source: null,
+      origin: "defaults",
     });
     assert.deepEqual(await loadConfig(sourcesFor(layout, {}, { homeDir: null }), ADAPTERS), {
       config: DEFAULT_CONFIG,
       source: null,
+      origin: "defaults",
     });
   });
 });
@@ -176,19 +178,18 @@ Deno.test("loadConfig: a missing explicit or env path is an error naming the pat
 
 Deno.test("loadConfig: unreadable files are errors naming the file, never skipped", async () => {
   await withLayout(async (layout) => {
-    // A directory where a file should be: read error, even for the optional project file.
+    // A directory where a file should be: an error, even for the optional project file.
     await Deno.mkdir(layout.projectFile, { recursive: true });
     const err = await configError(() => loadConfig(sourcesFor(layout), ADAPTERS));
     assert.match(
       err.message,
-      new RegExp(`^${RegExp.escape(layout.projectFile)}: \\(root\\): cannot read: `),
+      new RegExp(`^${RegExp.escape(layout.projectFile)}: \\(root\\): not a regular file`),
     );
-    assert.ok(err.cause instanceof Error);
 
     const dirAsExplicit = await configError(() =>
       loadConfig(sourcesFor(layout, {}, { explicitPath: layout.cwd }), ADAPTERS)
     );
-    assert.ok(dirAsExplicit.message.startsWith(`${layout.cwd}: (root): cannot read: `));
+    assert.ok(dirAsExplicit.message.startsWith(`${layout.cwd}: (root): not a regular file`));
   });
 });
 
@@ -304,7 +305,7 @@ Deno.test("validateConfig: every error names the file and the dotted field", () 
     [{ storage: null }, "storage: must be an object, got null"],
     [{ session: [] }, "session: must be an object, got an array"],
     [{ limits: 5 }, "limits: must be an object, got 5"],
-    [{ sesion: {} }, "sesion: unknown key (known keys: limits, session, storage)"],
+    [{ sesion: {} }, "sesion: unknown key (known keys: limits, session, storage, trusted_projects)"],
     [
       { session: { ttl: 5 } },
       "session.ttl: unknown key (known keys: lease_ttl_seconds, machine_id, max_instances, project_detection)",
@@ -364,7 +365,7 @@ Deno.test("validateConfig: several problems are reported together, one line each
   });
   const lines = err.message.split("\n");
   assert.deepEqual(lines.sort(), [
-    "/x/cfg.json: bogus: unknown key (known keys: limits, session, storage)",
+    "/x/cfg.json: bogus: unknown key (known keys: limits, session, storage, trusted_projects)",
     "/x/cfg.json: session.extra: unknown key (known keys: lease_ttl_seconds, machine_id, max_instances, project_detection)",
     "/x/cfg.json: session.lease_ttl_seconds: must be an integer >= 5",
     '/x/cfg.json: storage.adapter: unknown adapter "nosuch" (available: local, redis)',
@@ -504,12 +505,15 @@ Deno.test("describeConfigKeys: covers every key of DEFAULT_CONFIG and the option
       : [prefix];
   const defaults = leaves(DEFAULT_CONFIG);
   assert.deepEqual(keys.filter((key) => defaults.includes(key)).sort(), defaults.sort());
-  assert.deepEqual(keys.filter((key) => !defaults.includes(key)), ["session.max_instances"]);
+  assert.deepEqual(keys.filter((key) => !defaults.includes(key)), [
+    "session.max_instances",
+    "trusted_projects",
+  ]);
 
   for (const { key, default: value, description } of described) {
     assert.ok(description.length > 10, key);
-    if (key === "session.max_instances") {
-      assert.equal(value, "unbounded");
+    if (key === "session.max_instances" || key === "trusted_projects") {
+      assert.equal(value, key === "trusted_projects" ? "none" : "unbounded");
       continue;
     }
     const actual = key.split(".").reduce<unknown>(
@@ -531,8 +535,14 @@ Deno.test("describeConfigKeys: every described key is accepted by the schema", (
       "session.lease_ttl_seconds": 30,
       "session.max_instances": 3,
       "limits.max_value_bytes": 100,
+      "trusted_projects": ["/home/me/code/widgets"],
     };
     assert.ok(key in sample, `test lacks a sample for ${key}`);
+    if (field === undefined) {
+      const config = validateConfig({ [section]: sample[key] }, null, ADAPTERS);
+      assert.deepEqual((config as unknown as Record<string, unknown>)[section], sample[key]);
+      continue;
+    }
     const config = validateConfig({ [section]: { [field]: sample[key] } }, null, ADAPTERS);
     assert.deepEqual(
       (config as unknown as Record<string, Record<string, unknown>>)[section][field],

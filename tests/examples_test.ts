@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import meta from "../deno.json" with { type: "json" };
 import { describeConfigKeys } from "../src/setup/config.ts";
 import { ERROR_HINTS } from "../src/core/errors.ts";
-import { TOOL_NAMES } from "../src/mcp/tools.ts";
+import { TOOL_NAMES } from "../src/mcp/tools/mod.ts";
 import { builtinRegistry } from "../src/storage/builtin.ts";
 import { run, type RunResult } from "./_git_fixture.ts";
 import { redisAvailable, startRedisServer } from "./_redis_server.ts";

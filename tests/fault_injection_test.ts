@@ -39,14 +39,7 @@ import {
   LOG_FILE_SUFFIX,
   scopeToFileName,
 } from "../src/storage/file/names.ts";
-import {
-  createBinding,
-  readLeases,
-  release,
-  signOff,
-  signOn,
-  startHeartbeat,
-} from "../src/core/session/mod.ts";
+import { readLeases, release, signOff, signOn, startHeartbeat } from "../src/core/session/mod.ts";
 import type { StorageAdapter } from "../src/storage/contract.ts";
 import { makeContext } from "./_inprocess.ts";
 import {
@@ -98,8 +91,8 @@ interface Writer {
 
 // ---------------------------------------------------------------------------
 // A heartbeat renewal in flight while the session lets go of its lease. The
-// fault injected is slowness at two points of a renewal (reading the
-// worktree before the write, and the storage write itself); the real
+// fault injected is slowness at two points of a renewal (before its storage
+// write, and after it); the real
 // context, adapter and heartbeat do the rest. Found by the process rounds
 // below: a server closed gracefully kept its instance until the lease
 // expired, because the heartbeat re-created the lease after the release.
@@ -138,22 +131,20 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   }
 }
 
-/** A context whose worktree read and lease writes can be held at a gate. */
+/** A context whose lease writes can be held at a gate, before or after they reach the storage. */
 async function racingContext() {
   const h = await makeContext({ leaseTtlSeconds: 1 }); // heartbeat every 333 ms
   const beforeWrite = oneShotGate();
   const afterWrite = oneShotGate();
-  const readTree = h.ctx.workTree;
-  h.ctx.workTree = async () => {
-    await beforeWrite.pass();
-    return await readTree();
-  };
   const real = h.ctx.storage;
   const storage: StorageAdapter = {
     ...real,
+    now: () => real.now(),
     async store(scope, key, value, options) {
+      const lease = scope.includes(":instances");
+      if (lease) await beforeWrite.pass();
       const result = await real.store(scope, key, value, options);
-      if (scope.includes(":instances")) await afterWrite.pass();
+      if (lease) await afterWrite.pass();
       return result;
     },
   };
@@ -173,7 +164,7 @@ for (
 ) {
   Deno.test(`a heartbeat renewal held ${when} its write does not undo a ${action}`, async () => {
     const { h, beforeWrite, afterWrite } = await racingContext();
-    const binding = createBinding();
+    const binding = h.binding();
     const errors: unknown[] = [];
     let stop = () => Promise.resolve();
     try {

@@ -40,7 +40,7 @@ import {
   spawnServer,
 } from "./_fault_stdio.ts";
 import { connect, makeContext, ok } from "./_inprocess.ts";
-import { TOOL_NAMES } from "../src/mcp/tools.ts";
+import { TOOL_NAMES } from "../src/mcp/tools/mod.ts";
 
 /** Tool calls in the random phase (the set-up and final checks come on top). */
 const FUZZ_CALLS = 1_100;

@@ -1,5 +1,6 @@
 /** session://context, session://state/{id} and the startup / sign-off prompts, in process. */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { connect, makeContext, ok } from "./_inprocess.ts";
 
 interface TextContents {
@@ -178,6 +179,75 @@ Deno.test("prompts: sign-off lists incomplete todos and asks for a handoff", asy
     assert.match(text, /- docs/);
     assert.doesNotMatch(text, /- ship/);
     assert.match(text, /sign_off with summary/);
+  } finally {
+    await a.close();
+    await h.close();
+  }
+});
+
+Deno.test("defect: one session's damaged scope shows as unreadable; the views and prompts still work, and prompt errors carry codes", async () => {
+  const h = await makeContext();
+  const a = await connect(h.ctx), b = await connect(h.ctx);
+  try {
+    ok(await a.call("sign_on"));
+    ok(await b.call("sign_on"));
+    ok(await a.call("store_data", { scope: "session:claude_1", key: "status", value: "busy" }));
+    ok(await b.call("store_data", { scope: "session:claude_2", key: "status", value: "fine" }));
+    // Damage claude_1's log by hand.
+    const log = join(h.stateDir, "testbox~acme+widget~session~claude_1.jsonl");
+    await Deno.writeTextFile(log, "this is not a log line\n", { append: true });
+    const view = await b.client.readResource({ uri: "session://context" });
+    const ctx = JSON.parse((view.contents[0] as { text: string }).text);
+    const [one, two] = ctx.active_sessions;
+    assert.match(one.unreadable, /^CORRUPT_STATE: /);
+    assert.equal(two.status, "fine");
+    assert.match(
+      await promptText(b, "startup"),
+      /claude_1 .*its scope is unreadable \(CORRUPT_STATE/,
+    );
+    // A damaged shared scope fails the prompt with the stable code in the message.
+    const instances = join(h.stateDir, "%40project~acme+widget~instances.jsonl");
+    await Deno.writeTextFile(instances, "{oops\n", { append: true });
+    await assert.rejects(
+      () => b.client.getPrompt({ name: "startup" }),
+      (err: Error) => /CORRUPT_STATE: /.test(err.message),
+    );
+  } finally {
+    await a.close();
+    await b.close();
+    await h.close();
+  }
+});
+
+Deno.test("resources/list offers only session ids whose URIs read back", async () => {
+  const h = await makeContext();
+  const a = await connect(h.ctx);
+  try {
+    ok(await a.call("sign_on"));
+    ok(await a.call("store_data", { scope: "session:a/b", key: "k", value: 1 }));
+    ok(await a.call("store_data", { scope: "session:Weird Name", key: "k", value: 1 }));
+    ok(await a.call("store_data", { scope: "session:reviewer", key: "k", value: 1 }));
+    const { resources } = await a.client.listResources();
+    const uris = resources.map((r: { uri: string }) => r.uri);
+    assert.deepEqual(uris.filter((u: string) => u.startsWith("session://state/")), [
+      "session://state/claude_1",
+      "session://state/reviewer",
+    ]);
+    for (const uri of uris) await a.client.readResource({ uri });
+  } finally {
+    await a.close();
+    await h.close();
+  }
+});
+
+Deno.test("initialize declares only what the server does: no logging, no listChanged", async () => {
+  const h = await makeContext();
+  const a = await connect(h.ctx);
+  try {
+    const caps = a.client.getServerCapabilities() as Record<string, Record<string, unknown>>;
+    assert.equal(caps.logging, undefined);
+    assert.equal(caps.tools?.listChanged, undefined);
+    assert.equal(caps.prompts?.listChanged, undefined);
   } finally {
     await a.close();
     await h.close();

@@ -99,6 +99,7 @@ Deno.test("export and import round-trip through a backup document; bad files are
         updatedAt: "2026-01-01T00:00:00Z",
         updatedBy: null,
         expiresAt: null,
+        heldBy: null,
       }),
       (e) => isCoordinatorError(e, "INVALID_ARGUMENT"),
     );

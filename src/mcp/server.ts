@@ -9,16 +9,17 @@
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import {
-  type CallToolRequest,
-  CallToolRequestSchema,
   type CompleteRequest,
   CompleteRequestSchema,
+  ErrorCode,
   type GetPromptRequest,
   GetPromptRequestSchema,
+  type JSONRPCRequest,
   ListPromptsRequestSchema,
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
+  McpError,
   type ReadResourceRequest,
   ReadResourceRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
@@ -63,11 +64,16 @@ export function createMcpServer(
     if (client) binding.holder.client = `${client.name} ${client.version}`.slice(0, 200);
   };
   server.setRequestHandler(ListToolsRequestSchema, () => tools.list);
-  server.setRequestHandler(
-    CallToolRequestSchema,
-    (request: CallToolRequest) =>
-      tools.call(request.params.name, request.params.arguments, session),
-  );
+  // tools/call reaches us unparsed (the SDK's public fallback for methods
+  // without a handler): its arguments are validated by our own schemas, so
+  // `"arguments": []` is INVALID_ARGUMENT, not the SDK's raw -32603 dump.
+  server.fallbackRequestHandler = (request: JSONRPCRequest) => {
+    if (request.method !== "tools/call") {
+      return Promise.reject(new McpError(ErrorCode.MethodNotFound, "Method not found"));
+    }
+    const params = (request.params ?? {}) as { name?: unknown; arguments?: unknown };
+    return tools.call(params.name, params.arguments, session);
+  };
   server.setRequestHandler(ListResourcesRequestSchema, () => listResources(session));
   server.setRequestHandler(
     ListResourceTemplatesRequestSchema,

@@ -413,16 +413,18 @@ export const MAX_CONFIG_BYTES = 1024 * 1024;
  * a link to /dev/zero or a FIFO must not hang the server or eat its memory.
  */
 async function readConfigText(file: string, optional: boolean, origin: string) {
+  const notRegular = () =>
+    configError(file, [{
+      path: ROOT_PATH,
+      message: "not a regular file (a device, FIFO or directory); a config is a JSON file",
+    }]);
   try {
+    // Checked before opening: opening a FIFO would block until a writer came.
+    if (!(await Deno.stat(file)).isFile) throw notRegular();
     const handle = await Deno.open(file, { read: true });
     try {
-      const info = await handle.stat();
-      if (!info.isFile) {
-        throw configError(file, [{
-          path: ROOT_PATH,
-          message: "not a regular file (a device, FIFO or directory); a config is a JSON file",
-        }]);
-      }
+      // And again on what was opened, in case the path changed in between.
+      if (!(await handle.stat()).isFile) throw notRegular();
       const bytes = new Uint8Array(MAX_CONFIG_BYTES + 1);
       let filled = 0;
       while (filled < bytes.length) {
