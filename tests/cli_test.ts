@@ -252,7 +252,7 @@ Deno.test("cli: --project serves another directory's project; a missing one is a
         cwd: elsewhere,
         args: ["--validate-config", "--project", join(elsewhere, "nope")],
       });
-      assert.equal(bad.code, 1);
+      assert.equal(bad.code, 2, "a wrong command line exits 2");
       assert.match(bad.stderr, /INVALID_ARGUMENT: --project .*nope is not a directory/);
     } finally {
       await Deno.remove(elsewhere, { recursive: true });

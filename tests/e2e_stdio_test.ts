@@ -4,6 +4,7 @@
  * handoffs across restarts, framing errors, stdout hygiene and worktrees.
  */
 import assert from "node:assert/strict";
+import { TOOL_NAMES } from "../src/mcp/tools/mod.ts";
 import {
   addWorktree,
   closeAll,
@@ -309,7 +310,7 @@ Deno.test("a malformed line gets a -32700 parse error and the server keeps answe
       // A second bad line mid-session, then regular traffic.
       await server.write('{"jsonrpc":"2.0","id":\n');
       const tools = await server.request("tools/list");
-      assert.equal(tools.result?.tools?.length, 8);
+      assert.equal(tools.result?.tools?.length, TOOL_NAMES.length);
       const errors = server.lines.map((l) => JSON.parse(l)).filter((m) => m.error);
       assert.deepEqual(errors.map((m) => m.error.code), [-32700, -32700]);
 
@@ -445,4 +446,35 @@ Deno.test("a client connecting to a server with a broken config sees why on stde
     assert.match(err.message, /session\.lease_ttl_seconds: must be an integer >= 5/);
     assert.ok(err.message.includes(`${project.root}/.claude/session-coordinator-config.json`));
   }, { config: { session: { lease_ttl_seconds: 1 } } });
+});
+
+Deno.test("defect: an integer beyond 2^53 is refused, not silently rounded", async () => {
+  await withProject(async (project) => {
+    await withRawServer(project, async (server) => {
+      await server.initialize();
+      await server.request("tools/call", { name: "sign_on", arguments: {} });
+      await server.write(
+        '{"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"name":"store_data",' +
+          '"arguments":{"scope":"x","key":"k","value":{"id":9007199254740993}}}}\n',
+      );
+      let reply = await server.nextMessage();
+      while (reply.id !== 77) reply = await server.nextMessage();
+      assert.equal(reply.error?.code, -32602);
+      assert.match(
+        reply.error?.message,
+        /^INVALID_ARGUMENT: the integer 9007199254740993 is beyond 2\^53/,
+      );
+      const read = await server.request("tools/call", {
+        name: "retrieve_data",
+        arguments: { scope: "x", key: "k" },
+      });
+      assert.equal(read.result?.structuredContent?.found, false, "nothing was stored");
+      // As a string it is kept exactly.
+      const kept = await server.request("tools/call", {
+        name: "store_data",
+        arguments: { scope: "x", key: "k", value: { id: "9007199254740993" } },
+      });
+      assert.equal(kept.result?.isError, undefined);
+    });
+  });
 });

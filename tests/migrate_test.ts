@@ -31,8 +31,12 @@ Deno.test("migrate copies values, versions, writers and expiry, verifies, and is
       keys: 3,
       skipped_expired: 0,
       verified: 3,
+      unchanged: 0,
       mismatched: [],
     });
+    // Again onto the same data: nothing to write, nothing refused.
+    const same = await migrate(source, target);
+    assert.deepEqual([same.keys, same.unchanged, same.verified], [0, 3, 0]);
     const t1 = await target.retrieve("m:o/r:tasks", "t1");
     const s1 = await source.retrieve("m:o/r:tasks", "t1");
     assert.deepEqual(t1, s1);
@@ -44,8 +48,17 @@ Deno.test("migrate copies values, versions, writers and expiry, verifies, and is
     );
     // Compare-and-set keeps working across the move: the old version still matches.
     await target.store("m:o/r:tasks", "t1", "next", { ifVersion: s1!.version });
-    const again = await migrate(source, target);
-    assert.equal(again.verified, 3);
+    // A key the target changed since is not overwritten without being asked.
+    await assert.rejects(
+      () => migrate(source, target),
+      (err: Error) =>
+        isCoordinatorError(err, "VERSION_CONFLICT") && /m:o\/r:tasks \/ t1/.test(err.message) &&
+        /--overwrite/.test(err.message),
+    );
+    assert.equal((await target.retrieve("m:o/r:tasks", "t1"))?.value, "next", "nothing written");
+    const again = await migrate(source, target, { overwrite: true });
+    assert.deepEqual([again.verified, again.unchanged], [1, 2]);
+    assert.deepEqual(await target.retrieve("m:o/r:tasks", "t1"), s1);
     assert.deepEqual(await exportAll(target).then((b) => Object.keys(b.scopes).sort()), [
       "@project:o/r:claims",
       "m:o/r:tasks",
@@ -159,9 +172,19 @@ Deno.test("CLI: export, import and migrate between two configs", async () => {
 
     for (const args of [["migrate", "--from", "a.json"], ["import"], ["export"], ["frobnicate"]]) {
       const bad = await run(...args);
-      assert.equal(bad.code, 1, args.join(" "));
+      assert.equal(bad.code, 2, `${args.join(" ")}: a wrong command line exits 2`);
       assert.match(bad.stderr, /INVALID_ARGUMENT/);
     }
+    // Importing onto keys that changed since is refused, naming them, until --overwrite.
+    const b = await createFileAdapter({ basePath: join(repo, "state-b"), limits });
+    await b.store("m:o/r:tasks", "t1", { n: 100 });
+    await b.close();
+    const refused = await run("import", "backup.json", "--config", "b.json");
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /VERSION_CONFLICT: the target already holds 1 key\(s\) with other content: m:o\/r:tasks \/ t1/);
+    const forced = await run("import", "backup.json", "--config", "b.json", "--overwrite");
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(forced.stdout, /imported: 1 scopes, 1 keys copied, 1 verified, 1 already there/);
     await Deno.writeTextFile(join(repo, "junk.json"), "{}");
     assert.match((await run("import", "junk.json")).stderr, /not a backup file/);
   } finally {

@@ -5,8 +5,8 @@ import { builtinRegistry } from "../src/storage/builtin.ts";
 import type { StorageAdapter } from "../src/storage/contract.ts";
 import { createRegistry } from "../src/storage/registry.ts";
 
-Deno.test("the built-in registry knows local and redis", () => {
-  assert.deepEqual(builtinRegistry().names(), ["local", "redis"]);
+Deno.test("the built-in registry knows local, memory, postgres and redis", () => {
+  assert.deepEqual(builtinRegistry().names(), ["local", "memory", "postgres", "redis"]);
 });
 
 Deno.test("register adds a factory that create() calls with config and context", async () => {
@@ -34,7 +34,7 @@ Deno.test("an unknown adapter name is CONFIG_INVALID listing the available ones"
       assert.ok(isCoordinatorError(err, "CONFIG_INVALID"));
       assert.equal(
         err.message,
-        'storage.adapter: unknown adapter "nosuch" (available: local, redis)',
+        'storage.adapter: unknown adapter "nosuch" (available: local, memory, postgres, redis)',
       );
       return true;
     },

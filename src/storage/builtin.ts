@@ -8,12 +8,15 @@ import { type AdapterRegistry, createRegistry } from "./registry.ts";
 // asks for it, so the default local set-up starts fast.
 const redisAdapterFactory: AdapterFactory = async (config, context) =>
   (await import("./redis/adapter.ts")).redisAdapterFactory(config, context);
+const postgresAdapterFactory: AdapterFactory = async (config, context) =>
+  (await import("./postgres/adapter.ts")).postgresAdapterFactory(config, context);
 
 /** A registry holding every built-in adapter; register more on it. */
 export function builtinRegistry(): AdapterRegistry {
   return createRegistry({
     local: fileAdapterFactory,
     memory: memoryAdapterFactory,
+    postgres: postgresAdapterFactory,
     redis: redisAdapterFactory,
   });
 }
