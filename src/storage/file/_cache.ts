@@ -3,14 +3,16 @@
  * current by reading only what other processes appended since.
  *
  * Telling "the same file, grown" from "a new file under the old name" (after
- * a compaction, or deleteScope and a new first write) takes care: an inode
+ * a compaction, a deleteScope, or a wipe and a new first write) takes care: an inode
  * number alone cannot tell, as a freed number is soon handed out again. So
  * the cache keeps a handle open on each recently used log (a "pin"): while it
  * is open the inode stays allocated, no other file can have its number, and
  * one stat of the path proves the file unchanged. Without a pin (too many
  * scopes in use, or a platform with no inode numbers) the file is opened and
  * its header line compared with the cached one: the header carries a random
- * file id, so a replaced file never matches.
+ * file id, so a replaced file never matches. Files are opened as
+ * _safe_file.ts says (regular, no symlink, at most 1 GiB); the pin's handle
+ * is also the one a writer locks the log through (_write.ts).
  */
 import { CoordinatorError } from "../../core/errors.ts";
 import { ioUnavailable } from "./_errors.ts";

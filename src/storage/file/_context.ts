@@ -22,7 +22,7 @@ export const PINNED_SCOPES = 64;
 /** How many lock files it keeps open for exclusive locks, and as many for shared ones (_lock_cache.ts). */
 export const KEPT_LOCKS = 16;
 /** The most files one adapter keeps open between calls. */
-export const MAX_KEPT_FILES = PINNED_SCOPES + 2 * KEPT_LOCKS;
+export const MAX_KEPT_FILES: number = PINNED_SCOPES + 2 * KEPT_LOCKS;
 
 /** The names and paths that belong to one scope. */
 export interface ScopeFiles {

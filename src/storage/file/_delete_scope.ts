@@ -31,7 +31,7 @@ import {
   newFileId,
   newLogState,
 } from "./_log.ts";
-import { hasLiveKey, readLegacyBytes } from "./_read.ts";
+import { hasLiveKey, readLegacyBytes, type ScopeView } from "./_read.ts";
 import { MAX_STATE_FILE_BYTES, sameFile } from "./_safe_file.ts";
 import { type LegacyScope, parseLegacyFile } from "./_v1.ts";
 import {
@@ -46,7 +46,11 @@ import {
 const HEADER_BYTES = 64 * 1024;
 
 /** Deletes a whole scope under its locks; true when it held a live key. */
-export function deleteScope(ctx: FileContext, scope: Scope, guard: Guard | undefined) {
+export function deleteScope(
+  ctx: FileContext,
+  scope: Scope,
+  guard: Guard | undefined,
+): Promise<boolean> {
   ctx.ensureOpen();
   const f = ctx.files(scope);
   return ctx.mutex.run(f.log, async () => {
@@ -89,13 +93,13 @@ async function deleteWithoutLog(
   try {
     const bytes = readLegacyBytes(f.legacyPath);
     legacy = bytes === null ? null : parseLegacyFile(f.legacyPath, bytes, f.scope);
-    checkGuardNow(ctx, guard, f.scope, null, legacy ?? EMPTY, nowMs);
+    checkGuardNow(ctx, guard, f.scope, null, legacy ?? empty(), nowMs);
     if (legacy === null) return done(false); // no scope at all: no counter to keep
     seq = legacy.seq;
   } catch (err) {
     if (!isCorruptFile(err, f.legacyPath)) throw err;
     refuseSameScopeGuard(guard, f.scope);
-    checkGuardNow(ctx, guard, f.scope, null, EMPTY, nowMs);
+    checkGuardNow(ctx, guard, f.scope, null, empty(), nowMs);
     const info = await Deno.lstat(f.legacyPath);
     if (info.isDirectory) throw err; // never removed: it may hold anything
     // Its counter if the JSON still says it, but never below the clock.
@@ -125,7 +129,7 @@ async function deleteCorruptLog(
   nowMs: number,
 ): Promise<Step<boolean>> {
   refuseSameScopeGuard(guard, f.scope);
-  checkGuardNow(ctx, guard, f.scope, null, EMPTY, nowMs);
+  checkGuardNow(ctx, guard, f.scope, null, empty(), nowMs);
   const info = await Deno.lstat(f.logPath).catch(() => null);
   if (info === null) return { kind: "retry", waitFor: null }; // gone meanwhile
   if (info.isDirectory) throw corrupt(f.logPath, "is a directory.");
@@ -142,8 +146,10 @@ async function deleteCorruptLog(
   return done(hasLiveKey(salvaged.keys, ctx.now()));
 }
 
-/** A scope with no keys, for guards in a scope that holds none. */
-const EMPTY = { keys: new Map(), seq: 0 };
+/** A scope with no keys, for guards in a scope that holds none (a new one: nothing is shared). */
+function empty(): ScopeView {
+  return { keys: new Map(), seq: 0 };
+}
 
 /** A guard in the very scope that cannot be read cannot hold. */
 function refuseSameScopeGuard(guard: Guard | undefined, scope: Scope): void {

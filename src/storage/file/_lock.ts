@@ -63,32 +63,6 @@ export async function takeLock(
 }
 
 /**
- * Takes the lock on `lockPath` only if that needs no wait: null when
- * another holder has it. For a second lock taken while holding a first one,
- * which must never wait (two writers doing so in opposite order would wait
- * for each other for ever).
- */
-export function tryLock(lockPath: string, exclusive: boolean): HeldLock | null {
-  for (let attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
-    const handle = openLockFile(lockPath);
-    let locked: boolean;
-    try {
-      locked = handle.tryLockSync(exclusive);
-    } catch (err) {
-      handle.close();
-      throw ioUnavailable(lockPath, "lock the lock file", err);
-    }
-    if (!locked) {
-      handle.close();
-      return null;
-    }
-    if (stillThere(handle, lockPath)) return { release: () => handle.close() };
-    handle.close();
-  }
-  return null;
-}
-
-/**
  * Runs `job` while holding an exclusive lock on `lockPath`, waiting at most
  * `waitMs` for it (then STORAGE_UNAVAILABLE naming the lock file).
  */

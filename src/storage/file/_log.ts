@@ -12,10 +12,12 @@
  * Replaying the lines in order gives the scope's keys. The scope's version
  * counter (`seq`) is the largest of the header's `seq` and every version in
  * the log, so a version is never handed out twice, not even after a delete.
- * A new log's header `seq` is seeded from the clock (versionSeed in
- * contract.ts), so a scope made again after its log was lost (a state
- * directory deleted) never hands out a version it handed out before; a
- * deleteScope replaces the log by a header alone that keeps the counter.
+ * A scope with no log starts counting at the clock (versionSeed in
+ * contract.ts: epoch ms x 1000), so a scope made again after its log was
+ * lost (a state directory deleted) never hands out a version it handed out
+ * before; a new log is written with its first write, so its header's `seq`
+ * is that write's version. A deleteScope replaces the log by a header alone
+ * (generation + 1) that keeps the counter.
  *
  * `held_by` (an opaque holder tag, StoreOptions.heldBy) is written only when
  * set; servers before it ignore the field (and drop it when they compact).
@@ -24,11 +26,15 @@
  * records (never batches), applied together. Being one line, a batch is in
  * the log whole or not at all: a crash can only tear the line, and a torn
  * line is never applied. A batch of one write is written as that write's
- * own line. Servers before batches cannot read a log that holds a batch
- * line: they fail on it with CORRUPT_STATE (an unknown op) until the log is
- * compacted, which folds it into plain `set` lines.
- * A header is written only when a whole file is (created, compacted or
- * migrated, always through temp file + rename), and its random `file_id`
+ * own line. Servers from before batches cannot read a log that holds a
+ * batch line: they fail on it with CORRUPT_STATE (an unknown op) until a
+ * current server compacts the log (which folds batches into plain `set`
+ * lines) or deletes the scope. So once a current server has written a
+ * batch, older servers must not share the state directory.
+ *
+ * A header is written only when a whole file is (created, compacted,
+ * migrated or emptied by deleteScope; always a temp file renamed or linked
+ * into place), and its random `file_id`
  * makes the header line unique to that file: a cached reader compares it to
  * tell "the same file, grown" from "a new file under the old name" (inode
  * numbers cannot tell, since a freed inode number is soon handed out again).

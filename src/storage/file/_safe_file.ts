@@ -7,6 +7,7 @@
  * symlink, at most MAX_STATE_FILE_BYTES long, and the handle we open must be
  * the very file we checked (not one swapped in between).
  */
+import type { CoordinatorError } from "../../core/errors.ts";
 import { ioUnavailable } from "./_errors.ts";
 import { corrupt } from "./_log.ts";
 
@@ -19,6 +20,7 @@ const OPEN_ATTEMPTS = 5;
 /** An open state file and what fstat said of it. */
 export interface OpenedFile {
   handle: Deno.FsFile;
+  /** The handle's fstat, taken after the checks passed. */
   info: Deno.FileInfo;
 }
 
@@ -26,7 +28,7 @@ export interface OpenedFile {
  * The CORRUPT_STATE error when `info` (from lstat) is not a regular file, or
  * is too large; null when it is fine.
  */
-export function refusal(path: string, info: Deno.FileInfo) {
+export function refusal(path: string, info: Deno.FileInfo): CoordinatorError | null {
   if (info.isSymlink) {
     return corrupt(
       path,

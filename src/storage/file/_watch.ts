@@ -98,6 +98,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     pending.clear();
     touched.clear();
     everything = false;
+    checkDir = false;
   }
 
   /** Starts watching the directory; false when it cannot be watched now (it is gone). */
