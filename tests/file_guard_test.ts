@@ -157,3 +157,20 @@ Deno.test("local guard: a corrupt guard scope is CORRUPT_STATE naming its file",
     assert.equal((await a.retrieve("g:data", "k"))?.value, 1, "nothing was written");
   });
 });
+
+Deno.test("local guard: many writes of one adapter share the guard scope's lock at once", async () => {
+  await withAdapters(async (_base, a, b) => {
+    await b.store("g:leases", "owner", { grant: "A" });
+    // First writes make whole files (awaited I/O) while holding the shared
+    // lock, so these overlap; then the guard is lost and all are refused.
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => a.store(`g:many${i}`, "k", i, { guard: GUARD })),
+    );
+    for (let i = 0; i < 20; i++) assert.equal((await b.retrieve(`g:many${i}`, "k"))?.value, i);
+    await b.store("g:leases", "owner", { grant: "B" });
+    const refused = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => a.store(`g:many${i}`, "k", -1, { guard: GUARD })),
+    );
+    assert.ok(refused.every((r) => r.status === "rejected" && isGuardFailure(r.reason)));
+  });
+});

@@ -232,3 +232,62 @@ for (const [what, kind, content] of LEAKS) {
     });
   });
 }
+
+Deno.test({
+  name: "local: the same refusals in this process, where they cannot hang (links, a huge file)",
+  ignore: !posix,
+  fn: () =>
+    withDir(async (root, base) => {
+      const outside = join(root, "outside.jsonl");
+      await Deno.writeTextFile(outside, validLog("planted"));
+      const before = await Deno.readFile(outside);
+      await Deno.symlink(outside, join(base, logName("planted")));
+      await Deno.symlink(outside, join(base, legacyName("planted-old")));
+      const big = join(base, logName("big"));
+      await Deno.writeTextFile(big, "");
+      await Deno.truncate(big, 1024 ** 3 + 1);
+      const lockTarget = join(root, "outside.lock");
+      await Deno.writeTextFile(lockTarget, SECRET);
+      const lockFile = join(base, ".locks", legacyName("locked") + ".lock");
+      await Deno.symlink(lockTarget, lockFile);
+      const danglingLock = join(base, ".locks", legacyName("dangling") + ".lock");
+      await Deno.symlink(join(root, "nowhere"), danglingLock);
+      const adapter = await createFileAdapter({ basePath: base, limits: LIMITS });
+      try {
+        const refused = async (call: () => Promise<unknown>, file: string, what: RegExp) => {
+          const err = await rejectsWithCode(call, "CORRUPT_STATE");
+          assertRefused(
+            { ok: false, code: err.code, message: err.message, details: { ...err.details } },
+            file,
+            what,
+          );
+        };
+        for (
+          const [scope, file] of [["planted", logName("planted")], [
+            "planted-old",
+            legacyName("planted-old"),
+          ]]
+        ) {
+          await refused(() => adapter.retrieve(scope, "k"), join(base, file), /symbolic link/);
+          await refused(() => adapter.store(scope, "k", 1), join(base, file), /symbolic link/);
+        }
+        await refused(() => adapter.listKeys("big"), big, /larger than/);
+        await refused(() => adapter.store("big", "k", 1), big, /larger than/);
+        await refused(() => adapter.store("locked", "k", 1), lockFile, /symbolic link/);
+        await refused(() => adapter.store("dangling", "k", 1), danglingLock, /symbolic link/);
+        // A guard scope whose lock file is a link is refused the same way.
+        const guard = { scope: "locked", key: "k", field: "f", equals: "v" };
+        await refused(() => adapter.store("g", "k", 1, { guard }), lockFile, /symbolic link/);
+        // deleteScope replaces what it cannot read, never touching a link's target.
+        assert.equal(await adapter.deleteScope("planted-old"), false);
+        assert.equal(await adapter.deleteScope("big"), false);
+        assert.ok((await adapter.store("big", "k", 1)).version > 0);
+        assert.ok((await Deno.lstat(big)).size < 1024, "a small log in its place");
+      } finally {
+        await adapter.close();
+      }
+      assert.deepEqual(await Deno.readFile(outside), before);
+      assert.equal(await Deno.readTextFile(lockTarget), SECRET);
+      await assert.rejects(Deno.lstat(join(root, "nowhere")), Deno.errors.NotFound);
+    }),
+});
