@@ -124,12 +124,14 @@ Deno.test("local watch: the rescan reports changes a file system did not", async
     const silent = (): Deno.FsWatcher => {
       let wake: () => void = () => {};
       const closed = new Promise<void>((r) => (wake = r));
+      const iterator = {
+        next: () => closed.then(() => ({ done: true, value: undefined })),
+        [Symbol.asyncIterator]: () => iterator,
+      };
       return {
         close: () => wake(),
         [Symbol.dispose]: () => wake(),
-        async *[Symbol.asyncIterator]() {
-          await closed;
-        },
+        [Symbol.asyncIterator]: () => iterator,
       } as unknown as Deno.FsWatcher;
     };
     const feed = createChangeFeed({
