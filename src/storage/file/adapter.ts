@@ -255,7 +255,6 @@ export async function createFileAdapter(options: FileAdapterOptions): Promise<St
     async restore(scope, key, entry: Entry): Promise<boolean> {
       ensureOpen();
       const s = validateScope(scope);
-      validateKey(key);
       const record = restoredRecord(validateKey(key), entry, limits);
       const restored = await mutate(ctx, {
         scope: s,
