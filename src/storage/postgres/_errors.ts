@@ -191,9 +191,13 @@ export function createErrorMapper(ctx: ErrorContext): ErrorMapper {
         ? `--ignore-env=${PG_ENV_READS.join(",")} (node-postgres reads those variables ` +
           `whenever it connects; ignoring them keeps the environment out of it)`
         : `--allow-net=${where}`;
-      return config(
-        `Deno refused a permission the postgres adapter needs (${text}). Run deno with ${flag}.`,
-        err,
+      // Not the config's fault but the command line's: the field is the adapter.
+      return new CoordinatorError(
+        "CONFIG_INVALID",
+        `storage.adapter: Deno refused a permission the postgres adapter needs (${text}). ` +
+          `Run deno with ${flag}.`,
+        { field: "storage.adapter", ...base },
+        { cause: scrubbedError(err, scrub) },
       );
     }
     const why = reason(err);

@@ -7,7 +7,6 @@
  */
 import { CoordinatorError } from "../../core/errors.ts";
 import type { JsonValue } from "../../core/json.ts";
-import { globToRegExp } from "../../core/scope.ts";
 import type { Entry, ExportedKey } from "../contract.ts";
 import { compareStrings } from "../values.ts";
 import type { Db } from "./_db.ts";
@@ -134,13 +133,16 @@ export async function readKeys(
 }
 
 /**
- * Scopes with a live key that match an fnmatch glob. The scopes table is
- * searched by the glob's literal start (an index range, not every scope),
- * each candidate's liveness is one index probe, and the glob's RegExp has the
- * last word.
+ * Scopes with a live key that match an fnmatch glob (`regex` is the glob's
+ * compiled form, from globToRegExp). The scopes table is searched by the
+ * glob's literal start (an index range, not every scope), each candidate's
+ * liveness is one index probe, and the RegExp has the last word.
  */
-export async function readScopes(ctx: PgContext, pattern: string | undefined): Promise<string[]> {
-  const regex = pattern === undefined ? null : globToRegExp(pattern);
+export async function readScopes(
+  ctx: PgContext,
+  pattern: string | undefined,
+  regex: RegExp | null,
+): Promise<string[]> {
   const t = ctx.tables;
   const rows = await ctx.db.run((q) =>
     q<{ name: string }>(

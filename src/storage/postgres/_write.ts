@@ -103,9 +103,10 @@ export function applyBatch(
 ): Promise<BatchResult[]> {
   const t = ctx.tables;
   return ctx.db.transaction(async (q) => {
-    const nowMs = ctx.now();
     const sets = ops.filter((op) => op.op === "set");
     const seq = await lockScope(q, ctx, scope, sets.length > 0);
+    // Read after the lock: expiry is judged at the moment of writing, not of waiting.
+    const nowMs = ctx.now();
     await checkGuard(q, ctx, guard, scope, ops.length === 1 ? ops[0].key : null, nowMs);
     if (ops.length === 0) return [];
 
@@ -238,8 +239,8 @@ export function removeScope(
 ): Promise<boolean> {
   const t = ctx.tables;
   return ctx.db.transaction(async (q) => {
-    const nowMs = ctx.now();
     const seq = await lockScope(q, ctx, scope, false);
+    const nowMs = ctx.now();
     await checkGuard(q, ctx, guard, scope, null, nowMs);
     if (seq === null) return false;
     const [counts] = await q<{ total: string; live: string }>(

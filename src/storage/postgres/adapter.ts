@@ -43,7 +43,7 @@
  */
 import { CoordinatorError } from "../../core/errors.ts";
 import type { JsonValue } from "../../core/json.ts";
-import { validateKey, validateScope } from "../../core/scope.ts";
+import { globToRegExp, validateKey, validateScope } from "../../core/scope.ts";
 import type {
   AdapterLimits,
   BatchOp,
@@ -311,7 +311,8 @@ export async function createPostgresAdapter(
     },
 
     async listScopes(pattern?: string): Promise<string[]> {
-      return await call(() => readScopes(ctx, pattern));
+      const regex = pattern === undefined ? null : globToRegExp(pattern);
+      return await call(() => readScopes(ctx, pattern, regex));
     },
 
     async restore(scope, key, entry: Entry): Promise<boolean> {
