@@ -18,6 +18,7 @@ import {
   postgresAdapterFactory,
   type PostgresAdapterOptions,
 } from "../src/storage/postgres/adapter.ts";
+import pg from "../src/storage/postgres/_pg.ts";
 import { rejectsWithCode, runStorageContract } from "../src/storage/testing/contract_suite.ts";
 import {
   freshSchema,
@@ -511,4 +512,115 @@ Deno.test({
   );
   assert.match(err.message, /does not accept TLS/);
   assert.match(err.message, /sslmode=disable/);
+});
+
+Deno.test(
+  { name: "postgres: a schema made by a newer version is refused, not touched", ignore },
+  async () => {
+    const server = await shared.get();
+    const schema = freshSchema();
+    try {
+      await (await createPostgresAdapter({ url: server.url(), schema, limits: LIMITS })).close();
+      await server.sql(`INSERT INTO "${schema}".schema_version (version) VALUES (2)`);
+      const err = await rejectsWithCode(
+        () => createPostgresAdapter({ url: server.url(), schema, limits: LIMITS }),
+        "CONFIG_INVALID",
+      );
+      assert.match(err.message, /has version 2, made by a newer/);
+    } finally {
+      await server.sql(`DROP SCHEMA "${schema}" CASCADE`);
+    }
+  },
+);
+
+Deno.test(
+  { name: "postgres: a schema the user may not create tables in names the fix", ignore },
+  async () => {
+    const server = await shared.get();
+    const role = `r_${crypto.randomUUID().slice(0, 8)}`;
+    const schema = freshSchema();
+    await server.sql(
+      `CREATE ROLE ${role} LOGIN PASSWORD 'pw'; CREATE SCHEMA "${schema}";
+     GRANT USAGE ON SCHEMA "${schema}" TO ${role}`,
+    );
+    try {
+      const err = await rejectsWithCode(
+        () =>
+          createPostgresAdapter({
+            url: server.url({ user: role, password: "pw" }),
+            schema,
+            limits: LIMITS,
+          }),
+        "CONFIG_INVALID",
+      );
+      assert.match(err.message, new RegExp(`ALTER SCHEMA "${schema}" OWNER TO "${role}"`));
+    } finally {
+      await server.sql(`DROP SCHEMA "${schema}" CASCADE; DROP ROLE ${role}`);
+    }
+  },
+);
+
+Deno.test(
+  { name: "postgres: a read-only server is STORAGE_UNAVAILABLE saying so", ignore },
+  async () => {
+    const server = await shared.get();
+    // A role whose transactions are read-only, as on a standby. (A database
+    // of its own would do too, but DROP DATABASE can wait a minute for every
+    // process of the server to acknowledge it.)
+    const role = `ro_${crypto.randomUUID().slice(0, 8)}`;
+    const schema = freshSchema();
+    await server.sql(
+      `CREATE ROLE ${role} LOGIN PASSWORD 'pw'; ALTER ROLE ${role} SET default_transaction_read_only = on;
+     CREATE SCHEMA "${schema}" AUTHORIZATION ${role}`,
+    );
+    try {
+      const lines: string[] = [];
+      const adapter = await createPostgresAdapter({
+        url: server.url({ user: role, password: "pw" }),
+        schema,
+        limits: LIMITS,
+        log: (line) => lines.push(line),
+      });
+      try {
+        assert.match(lines.join("\n"), /read-only/);
+        const err = await rejectsWithCode(() => adapter.store("s", "k", 1), "STORAGE_UNAVAILABLE");
+        assert.match(err.message, /read-only.*primary/);
+      } finally {
+        await adapter.close();
+      }
+    } finally {
+      await server.sql(`DROP SCHEMA "${schema}" CASCADE; DROP ROLE ${role}`);
+    }
+  },
+);
+
+Deno.test({
+  name: "postgres: a lock another transaction keeps is STORAGE_UNAVAILABLE within the budget, " +
+    "and the write is not applied",
+  ignore,
+}, async () => {
+  await withAdapter(async (adapter, server, schema) => {
+    await adapter.store("locked", "k", "before");
+    // Another session locks the scope's row and keeps its transaction open,
+    // as a frozen process in the middle of a write would.
+    const holder = new pg.Client({ connectionString: server.url() });
+    await holder.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query(`SELECT * FROM "${schema}".scopes WHERE name = 'locked' FOR UPDATE`);
+      const start = performance.now();
+      const err = await rejectsWithCode(
+        () => adapter.store("locked", "k", "during"),
+        "STORAGE_UNAVAILABLE",
+      );
+      const ms = performance.now() - start;
+      assert.ok(ms < 3_000, `answered in ${ms.toFixed(0)} ms`);
+      assert.match(err.message, /127\.0\.0\.1/);
+      await holder.query("ROLLBACK");
+    } finally {
+      await holder.end();
+    }
+    assert.equal((await adapter.retrieve("locked", "k"))?.value, "before");
+    await adapter.store("locked", "k", "after");
+  }, { commandTimeoutMs: 500 });
 });
