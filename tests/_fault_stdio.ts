@@ -7,6 +7,7 @@
  * SDK would never produce, and the writer loops are simpler and faster
  * without a client-side schema check on every answer.
  */
+import { ERROR_HINTS, type ErrorCode } from "../src/core/errors.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeRepo } from "./_git_fixture.ts";
@@ -24,18 +25,8 @@ const SERVER_PERMISSIONS = [
   "--allow-sys=hostname",
 ];
 
-/** The stable error codes of src/errors.ts, for matching result texts. */
-export const ERROR_CODES = [
-  "NOT_SIGNED_ON",
-  "INVALID_ARGUMENT",
-  "VERSION_CONFLICT",
-  "INSTANCE_TAKEN",
-  "VALUE_TOO_LARGE",
-  "CORRUPT_STATE",
-  "STORAGE_UNAVAILABLE",
-  "CONFIG_INVALID",
-  "INTERNAL_ERROR",
-] as const;
+/** The stable error codes of src/core/errors.ts, for matching result texts. */
+export const ERROR_CODES = Object.keys(ERROR_HINTS) as ErrorCode[];
 
 /** One JSON-RPC message as read from the server. */
 export interface RpcMessage {

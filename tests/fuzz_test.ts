@@ -40,6 +40,7 @@ import {
   spawnServer,
 } from "./_fault_stdio.ts";
 import { connect, makeContext, ok } from "./_inprocess.ts";
+import { assertJsonEqual } from "./_json_equal.ts";
 import { TOOL_NAMES } from "../src/mcp/tools/mod.ts";
 
 /** Tool calls in the random phase (the set-up and final checks come on top). */
@@ -50,9 +51,18 @@ const MACHINE = "fuzzbox";
 const TOOLS = TOOL_NAMES;
 type Tool = (typeof TOOLS)[number];
 
-const SEED = seedFrom("FUZZ_SEED");
-const CANARY = `fuzzcanary${SEED}`;
-const REPLAY = `FUZZ_SEED=${SEED} deno test -A tests/fuzz_test.ts`;
+/**
+ * Seeds run every time, so a run cannot fail by the luck of a fresh seed
+ * alone; a seed that ever found a bug is added here with its fix. One fresh
+ * seed runs too (printed, replayable), to keep exploring. FUZZ_SEED runs
+ * just that seed.
+ */
+const FIXED_SEEDS = [1, 2, 3, 4, 1046605668];
+const SEEDS = Deno.env.get("FUZZ_SEED")
+  ? [seedFrom("FUZZ_SEED")]
+  : [...FIXED_SEEDS, crypto.getRandomValues(new Uint32Array(1))[0]];
+/** A name every traversal string aims at; unique to this run of the file. */
+const CANARY = `fuzzcanary${crypto.getRandomValues(new Uint32Array(1))[0]}`;
 
 // ---------------------------------------------------------------------------
 // Inputs
@@ -483,6 +493,15 @@ const TOOL_WEIGHTS: ReadonlyArray<readonly [Tool, number]> = [
   ["sign_on", 8],
   ["delete_scope", 4],
   ["sign_off", 3],
+  // The board's tools: not modelled, but every answer must be well formed.
+  ["post_task", 4],
+  ["claim_task", 3],
+  ["update_task", 3],
+  ["list_tasks", 2],
+  ["send_message", 2],
+  ["read_messages", 2],
+  ["reserve_paths", 3],
+  ["release_paths", 1],
 ];
 
 function pickTool(rng: Rng): Tool {
@@ -617,6 +636,43 @@ function makeArgs(tool: Tool, rng: Rng, s: Session): Record<string, unknown> {
           : rng.pick([...HOSTILE_STRINGS, randomString(rng)]);
       }
       break;
+    case "post_task":
+      args.title = rng.chance(0.8) ? `task ${rng.int(0, 50)}` : rng.pick(HOSTILE_STRINGS);
+      if (rng.chance(0.5)) args.task_id = rng.chance(0.7) ? `t${rng.int(0, 20)}` : key();
+      if (rng.chance(0.4)) {
+        args.depends_on = [`t${rng.int(0, 20)}`, ...(rng.chance(0.2) ? [key()] : [])];
+      }
+      if (rng.chance(0.3)) args.priority = rng.pick([0, 5, -3, 1_000_000, 1_000_001, 0.5]);
+      if (rng.chance(0.2)) args.labels = [rng.pick(["api", "ui", ...HOSTILE_STRINGS])];
+      break;
+    case "claim_task":
+      if (rng.chance(0.5)) args.task_id = rng.chance(0.7) ? `t${rng.int(0, 20)}` : key();
+      if (rng.chance(0.2)) args.labels = ["api"];
+      break;
+    case "update_task":
+      args.task_id = rng.chance(0.7) ? `t${rng.int(0, 20)}` : key();
+      args.status = rng.pick(["done", "failed", "ready", "in_progress", "bogus"]);
+      if (rng.chance(0.5)) args.note = randomString(rng);
+      if (rng.chance(0.3)) args.fencing_token = rng.int(0, 5);
+      break;
+    case "list_tasks":
+      if (rng.chance(0.3)) args.status = rng.pick(["ready", "blocked", "nope"]);
+      if (rng.chance(0.3)) args.task_id = `t${rng.int(0, 20)}`;
+      break;
+    case "send_message":
+      args.to = rng.pick(["claude_2", "all", "reviewer", ...HOSTILE_STRINGS]);
+      args.body = rng.chance(0.9) ? randomString(rng) : "";
+      break;
+    case "read_messages":
+      if (rng.chance(0.3)) args.limit = rng.pick([1, 5, 0, 501]);
+      break;
+    case "reserve_paths":
+    case "release_paths":
+      args.paths = [
+        rng.chance(0.6) ? rng.pick(["src/**", "a.ts", "docs/"]) : rng.pick(HOSTILE_STRINGS),
+      ];
+      if (tool === "reserve_paths" && rng.chance(0.3)) args.exclusive = rng.chance(0.5);
+      break;
   }
   // Mutations: wrong types, missing and extra fields.
   for (const field of Object.keys(args)) {
@@ -650,7 +706,13 @@ function checkTool(
   if (tool !== "sign_on" && !signedOn) {
     assert.ok(body === null, `${where}: ${tool} succeeded while signed off`);
   }
-  const reserved = [model.full("@project:instances"), model.full("@project:handoffs")];
+  const reserved = [
+    "@project:instances",
+    "@project:handoffs",
+    "@project:tasks",
+    "@project:messages",
+    "@project:reservations",
+  ].map((r) => model.full(r));
   const full = model.full(args.scope);
   const key = typeof args.key === "string" ? args.key : null;
   const isWrite = tool === "store_data" || tool === "delete_data" || tool === "delete_scope";
@@ -710,7 +772,7 @@ function checkTool(
       assert.equal(body.found, known !== undefined, `${where}: found`);
       assert.equal(body.version, known?.version ?? 0, `${where}: version`);
       const expected: unknown = known?.value ?? null;
-      assert.deepEqual(body.value, expected, `${where}: value read back`);
+      assertJsonEqual(body.value, expected, `${where}: value read back`);
       count(s, known === undefined ? "model: absent confirmed" : "model: value confirmed");
       if (known !== undefined) assert.equal(body.updated_by, known.by, `${where}: updated_by`);
       break;
@@ -881,31 +943,33 @@ function rawCase(
         }}`,
         expect: { id },
       };
-    default:
-      // A tool call with raw tokens: huge, negative-zero and out-of-range numbers,
-      // duplicate and __proto__ keys, escaped lone surrogates and NULs.
+    default: // A tool call with raw tokens: huge, negative-zero and out-of-range numbers,
+    // duplicate and __proto__ keys, escaped lone surrogates and NULs.
+    {
+      const args = rng.pick([
+        '{"scope":"x","key":"raw","value":1e999}',
+        '{"scope":"x","key":"raw","value":-0}',
+        '{"scope":"x","key":"raw","value":1e-400}',
+        '{"scope":"x","key":"raw","value":123456789012345678901234567890}',
+        '{"scope":"x","key":"raw","value":1,"if_version":1e999}',
+        '{"scope":"x","key":"raw","value":1,"ttl_seconds":1e999}',
+        '{"scope":"x","key":"raw","value":1,"ttl_seconds":-0}',
+        '{"scope":"x","scope":5,"key":"raw","value":1}',
+        '{"scope":"x","key":"raw","value":{"__proto__":{"polluted":true}}}',
+        '{"__proto__":{"scope":"x","key":"raw","value":1}}',
+        '{"scope":"\\ud800","key":"raw","value":1}',
+        '{"scope":"x","key":"\\udc00","value":"\\ud800"}',
+        '{"scope":"x\\u0000y","key":"raw","value":1}',
+        '{"scope":"x","key":"raw","value":"\\u0000\\u001f\\u2028"}',
+      ]);
+      // An integer JSON cannot carry exactly is refused before any tool runs.
+      const imprecise = args.includes("123456789012345678901234567890");
       return {
-        line: call(
-          rng.pick([
-            '{"scope":"x","key":"raw","value":1e999}',
-            '{"scope":"x","key":"raw","value":-0}',
-            '{"scope":"x","key":"raw","value":1e-400}',
-            '{"scope":"x","key":"raw","value":123456789012345678901234567890}',
-            '{"scope":"x","key":"raw","value":1,"if_version":1e999}',
-            '{"scope":"x","key":"raw","value":1,"ttl_seconds":1e999}',
-            '{"scope":"x","key":"raw","value":1,"ttl_seconds":-0}',
-            '{"scope":"x","scope":5,"key":"raw","value":1}',
-            '{"scope":"x","key":"raw","value":{"__proto__":{"polluted":true}}}',
-            '{"__proto__":{"scope":"x","key":"raw","value":1}}',
-            '{"scope":"\\ud800","key":"raw","value":1}',
-            '{"scope":"x","key":"\\udc00","value":"\\ud800"}',
-            '{"scope":"x\\u0000y","key":"raw","value":1}',
-            '{"scope":"x","key":"raw","value":"\\u0000\\u001f\\u2028"}',
-          ]),
-        ),
-        expect: { id },
-        tool: true,
+        line: call(args),
+        expect: imprecise ? { id, code: -32602 } : { id },
+        tool: !imprecise,
       };
+    }
   }
 }
 
@@ -1025,173 +1089,184 @@ async function checkStateDir(stateDir: string): Promise<number> {
 
 // ---------------------------------------------------------------------------
 
-Deno.test(`fuzz: ${FUZZ_CALLS}+ hostile tool calls and raw lines against one server`, async () => {
-  console.log(`FUZZ_SEED=${SEED} (replay: ${REPLAY})`);
-  const rng = createRng(SEED);
-  const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "csc_fuzz_" }));
-  // Nested, so that most "../" chains end inside the temp root, where the
-  // snapshot sees them; longer ones are caught by the canary search.
-  const project = await makeProject(root, "a/b/c/d/repo", {
-    lease_ttl_seconds: 60,
-    machine_id: MACHINE,
-  });
-  const before = await snapshot(root);
-  const outsideRoots = [
-    "/",
-    "/tmp",
-    Deno.env.get("TMPDIR") ?? "/tmp",
-    Deno.env.get("HOME") ?? "/",
-    Deno.cwd(),
-    join(root, ".."),
-  ];
-  const server = spawnServer({ cwd: project.repo, configPath: project.configPath });
-  const started = performance.now();
-  let op = 0;
-  const where = () => `[FUZZ_SEED=${SEED} op ${op}; replay: ${REPLAY}]`;
-  try {
-    await server.initialize();
-    const signOn = okResult(await server.callTool("sign_on", {}), "sign_on");
-    const model = new Model({ machine: MACHINE, project: signOn.project as string });
-    const s: Session = {
-      server,
-      model,
-      sessionId: signOn.session_id as string,
-      stats: new Map(),
-      calls: 1,
-      slowestGlobMs: 0,
-      recent: [],
-    };
-    // Long scope names give glob bombs something to chew on; a sentinel for the end.
-    for (let i = 0; i < 40; i++) {
-      const scope = `${"a".repeat(60 + i * 4)}:${i % 2 ? "b/" : ""}${"a".repeat(i)}`;
-      const msg = await callTool(s, "store_data", { scope, key: "k", value: i }, where());
-      checkTool(s, "store_data", { scope, key: "k", value: i }, msg, where());
-    }
-    // Every glob bomb once, whatever the seed (the random phase repeats them).
-    for (const pattern of GLOB_BOMBS) {
-      const label = `${where()} list_scopes ${describe({ pattern })}`;
+for (const SEED of SEEDS) {
+  const REPLAY = `FUZZ_SEED=${SEED} deno test -A tests/fuzz_test.ts`;
+  Deno.test(`fuzz (seed ${SEED}): ${FUZZ_CALLS}+ hostile tool calls and raw lines against one server`, async () => {
+    console.log(`FUZZ_SEED=${SEED} (replay: ${REPLAY})`);
+    const rng = createRng(SEED);
+    const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "csc_fuzz_" }));
+    // Nested, so that most "../" chains end inside the temp root, where the
+    // snapshot sees them; longer ones are caught by the canary search.
+    const project = await makeProject(root, "a/b/c/d/repo", {
+      lease_ttl_seconds: 60,
+      machine_id: MACHINE,
+    });
+    const before = await snapshot(root);
+    const outsideRoots = [
+      "/",
+      "/tmp",
+      Deno.env.get("TMPDIR") ?? "/tmp",
+      Deno.env.get("HOME") ?? "/",
+      Deno.cwd(),
+      join(root, ".."),
+    ];
+    const server = spawnServer({ cwd: project.repo, configPath: project.configPath });
+    const started = performance.now();
+    let op = 0;
+    const where = () => `[FUZZ_SEED=${SEED} op ${op}; replay: ${REPLAY}]`;
+    try {
+      await server.initialize();
+      const signOn = okResult(await server.callTool("sign_on", {}), "sign_on");
+      const model = new Model({ machine: MACHINE, project: signOn.project as string });
+      const s: Session = {
+        server,
+        model,
+        sessionId: signOn.session_id as string,
+        stats: new Map(),
+        calls: 1,
+        slowestGlobMs: 0,
+        recent: [],
+      };
+      // Long scope names give glob bombs something to chew on; a sentinel for the end.
+      for (let i = 0; i < 40; i++) {
+        const scope = `${"a".repeat(60 + i * 4)}:${i % 2 ? "b/" : ""}${"a".repeat(i)}`;
+        const msg = await callTool(s, "store_data", { scope, key: "k", value: i }, where());
+        checkTool(s, "store_data", { scope, key: "k", value: i }, msg, where());
+      }
+      // Every glob bomb once, whatever the seed (the random phase repeats them).
+      for (const pattern of GLOB_BOMBS) {
+        const label = `${where()} list_scopes ${describe({ pattern })}`;
+        checkTool(
+          s,
+          "list_scopes",
+          { pattern },
+          await callTool(s, "list_scopes", { pattern }, label),
+          label,
+        );
+      }
+      const sentinel = { scope: "@project:sentinel", key: "first", value: { seed: SEED } };
       checkTool(
         s,
-        "list_scopes",
-        { pattern },
-        await callTool(s, "list_scopes", { pattern }, label),
-        label,
+        "store_data",
+        sentinel,
+        await callTool(s, "store_data", sentinel, where()),
+        where(),
       );
-    }
-    const sentinel = { scope: "@project:sentinel", key: "first", value: { seed: SEED } };
-    checkTool(
-      s,
-      "store_data",
-      sentinel,
-      await callTool(s, "store_data", sentinel, where()),
-      where(),
-    );
 
-    s.recent = []; // the fuzz must not pick the sentinel (nor the set-up scopes) on purpose
-    const fuzzStart = s.calls;
-    while (s.calls - fuzzStart < FUZZ_CALLS) {
-      op++;
-      try {
-        const roll = rng.next();
-        if (roll < 0.06) {
-          await sendRawCase(s, rng, where());
-        } else if (roll < 0.1) {
-          // Unknown tools: INVALID_ARGUMENT naming the tools.
-          const name = rng.pick([
-            "",
-            " ",
-            "sign_on ",
-            "SIGN_ON",
-            "signOn",
-            "store-data",
-            "__proto__",
-            "constructor",
-            "toString",
-            "../sign_on",
-            "sign_on\u0000",
-            "store_data\u200b",
-            "tools/call",
-            "x".repeat(10_000),
-            randomString(rng, 30),
-          ]);
-          const msg = await callTool(s, name, makeArgs("store_data", rng, s), where());
-          const outcome = checkAnswer(msg, `${where()} unknown tool ${describe(name)}`, false);
-          assert.equal(outcome, "INVALID_ARGUMENT", `${where()}: unknown tool ${describe(name)}`);
-          count(s, "unknown-tool INVALID_ARGUMENT");
-        } else {
-          const tool = pickTool(rng);
-          const args = makeArgs(tool, rng, s);
-          const label = `${where()} ${tool} ${describe(args)}`;
-          if (rng.chance(0.03)) {
-            // The whole arguments object of the wrong type, or missing.
-            const bad = rng.pick<unknown>([undefined, null, "x", [], 5, [args]]);
-            const msg = await callTool(s, tool, bad, label);
-            count(s, `${tool} bad-arguments ${checkAnswer(msg, label, bad !== undefined)}`);
-            if (msg.result && !msg.result.isError && tool === "sign_on") {
-              s.sessionId = okResult(msg).session_id as string;
-            }
-            if (msg.result && !msg.result.isError && tool === "sign_off") s.sessionId = null;
+      s.recent = []; // the fuzz must not pick the sentinel (nor the set-up scopes) on purpose
+      const fuzzStart = s.calls;
+      while (s.calls - fuzzStart < FUZZ_CALLS) {
+        op++;
+        try {
+          const roll = rng.next();
+          if (roll < 0.06) {
+            await sendRawCase(s, rng, where());
+          } else if (roll < 0.1) {
+            // Unknown tools: INVALID_ARGUMENT naming the tools.
+            const name = rng.pick([
+              "",
+              " ",
+              "sign_on ",
+              "SIGN_ON",
+              "signOn",
+              "store-data",
+              "__proto__",
+              "constructor",
+              "toString",
+              "../sign_on",
+              "sign_on\u0000",
+              "store_data\u200b",
+              "tools/call",
+              "x".repeat(10_000),
+              randomString(rng, 30),
+            ]);
+            const msg = await callTool(s, name, makeArgs("store_data", rng, s), where());
+            const outcome = checkAnswer(msg, `${where()} unknown tool ${describe(name)}`, false);
+            assert.equal(outcome, "INVALID_ARGUMENT", `${where()}: unknown tool ${describe(name)}`);
+            count(s, "unknown-tool INVALID_ARGUMENT");
           } else {
-            checkTool(s, tool, args, await callTool(s, tool, args, label), label);
+            const tool = pickTool(rng);
+            const args = makeArgs(tool, rng, s);
+            const label = `${where()} ${tool} ${describe(args)}`;
+            if (rng.chance(0.03)) {
+              // The whole arguments object of the wrong type, or missing.
+              const bad = rng.pick<unknown>([undefined, null, "x", [], 5, [args]]);
+              const msg = await callTool(s, tool, bad, label);
+              count(s, `${tool} bad-arguments ${checkAnswer(msg, label, bad !== undefined)}`);
+              if (msg.result && !msg.result.isError && tool === "sign_on") {
+                s.sessionId = okResult(msg).session_id as string;
+              }
+              if (msg.result && !msg.result.isError && tool === "sign_off") s.sessionId = null;
+            } else {
+              checkTool(s, tool, args, await callTool(s, tool, args, label), label);
+            }
           }
+          assert.deepEqual(server.takeUnclaimed(), [], "answers nobody asked for");
+          if (s.sessionId === null && rng.chance(0.5)) {
+            const msg = await callTool(s, "sign_on", {}, where());
+            checkTool(s, "sign_on", {}, msg, where());
+          }
+        } catch (err) {
+          const msg = (err as Error).message;
+          throw new Error(msg.includes("FUZZ_SEED") ? msg : `${where()} ${msg}`, { cause: err });
         }
-        assert.deepEqual(server.takeUnclaimed(), [], "answers nobody asked for");
-        if (s.sessionId === null && rng.chance(0.5)) {
-          const msg = await callTool(s, "sign_on", {}, where());
-          checkTool(s, "sign_on", {}, msg, where());
-        }
-      } catch (err) {
-        const msg = (err as Error).message;
-        throw new Error(msg.includes("FUZZ_SEED") ? msg : `${where()} ${msg}`, { cause: err });
       }
+
+      // Still alive, still right.
+      assert.ok(!server.exited(), `${where()} the server is alive`);
+      if (s.sessionId === null) okResult(await callTool(s, "sign_on", {}, where()), "sign_on");
+      const first = okResult(
+        await callTool(s, "retrieve_data", { scope: sentinel.scope, key: sentinel.key }, where()),
+        "final retrieve of the first value",
+      );
+      assertJsonEqual(first.value, sentinel.value, `${where()} the first value is intact`);
+      const last = { scope: "final", key: "check", value: { seed: SEED, ok: true } };
+      const stored = okResult(await callTool(s, "store_data", last, where()), "final store");
+      const read = okResult(
+        await callTool(s, "retrieve_data", { scope: last.scope, key: last.key }, where()),
+        "final retrieve",
+      );
+      assertJsonEqual(read.value, last.value, `${where()} final retrieve`);
+      assert.equal(read.version, stored.version, `${where()} final version`);
+      assert.deepEqual(server.junk, [], `${where()} stdout carried only JSON-RPC`);
+
+      const status = await server.close();
+      assert.equal(
+        status.code,
+        0,
+        `${where()} clean exit; stderr:\n${server.stderr().slice(-2000)}`,
+      );
+      assert.doesNotMatch(
+        server.stderr(),
+        /internal error/,
+        `${where()} no internal errors logged`,
+      );
+
+      const after = await snapshot(root);
+      const stateRel = relative(root, project.stateDir);
+      const changed = changedOutside(before, after, stateRel);
+      assert.deepEqual(changed, [], `${where()} nothing changed outside the state dir`);
+      assert.deepEqual(
+        await canaryHits(outsideRoots),
+        [],
+        `${where()} no traversal escaped the temp root`,
+      );
+      const files = await checkStateDir(project.stateDir);
+
+      const stats = [...s.stats].sort(([a], [b]) => a < b ? -1 : 1).map(([k, v]) => `${k}: ${v}`);
+      console.log(
+        `  ${s.calls} tool calls (${s.calls - fuzzStart} fuzzed) and ${op} fuzz ops in ${
+          ((performance.now() - started) / 1000).toFixed(1)
+        } s; ${files} scope files; slowest list_scopes ${s.slowestGlobMs.toFixed(0)} ms`,
+      );
+      console.log(`  outcomes: ${stats.join(", ")}`);
+      assert.ok(s.calls - fuzzStart >= 1_000, `${where()} at least 1,000 fuzzed calls`);
+    } finally {
+      await server.kill();
+      await Deno.remove(root, { recursive: true });
     }
-
-    // Still alive, still right.
-    assert.ok(!server.exited(), `${where()} the server is alive`);
-    if (s.sessionId === null) okResult(await callTool(s, "sign_on", {}, where()), "sign_on");
-    const first = okResult(
-      await callTool(s, "retrieve_data", { scope: sentinel.scope, key: sentinel.key }, where()),
-      "final retrieve of the first value",
-    );
-    assert.deepEqual(first.value, sentinel.value, `${where()} the first value is intact`);
-    const last = { scope: "final", key: "check", value: { seed: SEED, ok: true } };
-    const stored = okResult(await callTool(s, "store_data", last, where()), "final store");
-    const read = okResult(
-      await callTool(s, "retrieve_data", { scope: last.scope, key: last.key }, where()),
-      "final retrieve",
-    );
-    assert.deepEqual(read.value, last.value, `${where()} final retrieve`);
-    assert.equal(read.version, stored.version, `${where()} final version`);
-    assert.deepEqual(server.junk, [], `${where()} stdout carried only JSON-RPC`);
-
-    const status = await server.close();
-    assert.equal(status.code, 0, `${where()} clean exit; stderr:\n${server.stderr().slice(-2000)}`);
-    assert.doesNotMatch(server.stderr(), /internal error/, `${where()} no internal errors logged`);
-
-    const after = await snapshot(root);
-    const stateRel = relative(root, project.stateDir);
-    const changed = changedOutside(before, after, stateRel);
-    assert.deepEqual(changed, [], `${where()} nothing changed outside the state dir`);
-    assert.deepEqual(
-      await canaryHits(outsideRoots),
-      [],
-      `${where()} no traversal escaped the temp root`,
-    );
-    const files = await checkStateDir(project.stateDir);
-
-    const stats = [...s.stats].sort(([a], [b]) => a < b ? -1 : 1).map(([k, v]) => `${k}: ${v}`);
-    console.log(
-      `  ${s.calls} tool calls (${s.calls - fuzzStart} fuzzed) and ${op} fuzz ops in ${
-        ((performance.now() - started) / 1000).toFixed(1)
-      } s; ${files} scope files; slowest list_scopes ${s.slowestGlobMs.toFixed(0)} ms`,
-    );
-    console.log(`  outcomes: ${stats.join(", ")}`);
-    assert.ok(s.calls - fuzzStart >= 1_000, `${where()} at least 1,000 fuzzed calls`);
-  } finally {
-    await server.kill();
-    await Deno.remove(root, { recursive: true });
-  }
-});
+  });
+}
 
 Deno.test({
   name: 'a "__proto__" key inside a stored value is kept, at every depth',
@@ -1204,7 +1279,7 @@ Deno.test({
       const value = JSON.parse('{"__proto__":"top","nested":{"__proto__":{"b":1}},"c":1}');
       ok(await c.call("store_data", { scope: "x", key: "k", value }));
       const read = ok(await c.call("retrieve_data", { scope: "x", key: "k" }));
-      assert.deepEqual(read.value, value, "the value reads back as stored");
+      assertJsonEqual(read.value, value, "the value reads back as stored");
     } finally {
       await c.close();
       await h.close();

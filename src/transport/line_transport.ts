@@ -23,14 +23,18 @@ const TOKENS = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
 
 /**
  * The first integer literal in JSON text that JSON.parse cannot represent
- * exactly (beyond ±(2^53 - 1)), or null. Cheap for the usual line: only a
- * line with a run of 16 digits is scanned.
+ * exactly (beyond ±(2^53 - 1), and not a double that reads back as the same
+ * digits), or null. Cheap for the usual line: only a line with a run of 16
+ * digits is scanned.
  */
 export function unsafeInteger(text: string): string | null {
   if (!/\d{16}/.test(text)) return null;
   for (const [token] of text.matchAll(TOKENS)) {
     if (token.startsWith('"') || /[.eE]/.test(token)) continue;
-    if (!Number.isSafeInteger(Number(token))) return token;
+    const n = Number(token);
+    // Beyond 2^53 only what would come back as other digits is lost:
+    // 18446744073709552000 is exactly a double and reads back the same.
+    if (!Number.isSafeInteger(n) && JSON.stringify(n) !== token) return token;
   }
   return null;
 }
