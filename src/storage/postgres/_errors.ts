@@ -84,7 +84,10 @@ export function createErrorMapper(ctx: ErrorContext): ErrorMapper {
   const { target } = ctx;
   const where = `${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`;
   const shownUrl = redactUrl(ctx.url);
-  const secrets = [target.password, target.password && encodeURIComponent(target.password)]
+  // The password as decoded, as encodeURIComponent writes it, and as the URL
+  // spells it (which may escape other characters).
+  const raw = /^[a-z]+:\/\/[^:@/]*:([^]*)@/i.exec(ctx.url)?.[1];
+  const secrets = [target.password, target.password && encodeURIComponent(target.password), raw]
     .filter((s): s is string => typeof s === "string" && s.length > 0);
   const scrub = (text: string): string =>
     secrets.reduce((acc, secret) => acc.split(secret).join("***"), text);
@@ -102,6 +105,17 @@ export function createErrorMapper(ctx: ErrorContext): ErrorMapper {
         `reconnects by itself.`,
       { ...base, ...details },
       cause === undefined ? undefined : { cause: scrubbedError(cause, scrub) },
+    );
+  }
+
+  /** STORAGE_UNAVAILABLE for a server that answered but cannot serve the call now. */
+  function refused(why: string, cause: unknown, details: Record<string, unknown> = {}) {
+    return new CoordinatorError(
+      "STORAGE_UNAVAILABLE",
+      `postgres at ${where} refused the call: ${why}. Check the server's state ` +
+        `(storage.config.url is ${shownUrl}); the next call tries again.`,
+      { ...base, ...details },
+      { cause: scrubbedError(cause, scrub) },
     );
   }
 
@@ -144,7 +158,7 @@ export function createErrorMapper(ctx: ErrorContext): ErrorMapper {
       );
     }
     if (code === "57014") {
-      return unavailable(
+      return refused(
         `a statement ran longer than ${ctx.commandTimeoutMs} ms and was cancelled, so the ` +
           `call was rolled back (the server is overloaded or a lock is held)`,
         err,
@@ -152,7 +166,7 @@ export function createErrorMapper(ctx: ErrorContext): ErrorMapper {
       );
     }
     if (code === "55P03") {
-      return unavailable(
+      return refused(
         `a lock stayed taken for ${ctx.commandTimeoutMs} ms (another transaction holds it), ` +
           `so the call was rolled back`,
         err,
@@ -160,7 +174,7 @@ export function createErrorMapper(ctx: ErrorContext): ErrorMapper {
       );
     }
     if (code === "25006") {
-      return unavailable(
+      return refused(
         `the server is read-only (${text}); point storage.config.url at the primary`,
         err,
         details,
@@ -179,7 +193,7 @@ export function createErrorMapper(ctx: ErrorContext): ErrorMapper {
     // Shutting down, starting up, out of connections or resources, or a
     // conflict that kept recurring: the server is there but cannot serve us.
     const unknown = phase?.committing ? " (the write may or may not have been applied)" : "";
-    return unavailable(`it answered ${text} [${code}]${unknown}`, err, details);
+    return refused(`${text} [${code}]${unknown}`, err, details);
   }
 
   function map(err: unknown, phase?: FailurePhase): CoordinatorError {
