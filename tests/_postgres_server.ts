@@ -356,7 +356,7 @@ async function launch(
       "-s",
     ], `pg_ctl start on port ${port}`).catch(async (err) => {
       const log = await Deno.readTextFile(logFile).catch(() => "(no log)");
-      throw new Error(`${(err as Error).message}\n${log.slice(-3000)}`);
+      throw new Error(`${(err as Error).message}\n${log.slice(-8000)}`);
     });
     const pidText = await Deno.readTextFile(join(data, "postmaster.pid"));
     postmaster = Number(pidText.split("\n")[0]);
@@ -392,6 +392,10 @@ async function launch(
       await new Promise((r) => setTimeout(r, 20));
     }
     postmaster = 0;
+    // A killed postmaster leaves its lock file. Where nobody reaps orphans (a
+    // container whose PID 1 does not), its PID lives on as a zombie, and the
+    // next postmaster would take it for a running server and refuse to start.
+    await Deno.remove(join(data, "postmaster.pid")).catch(() => {});
   }
 
   const server: PostgresServer = {

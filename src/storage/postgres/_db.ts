@@ -159,6 +159,7 @@ export function createDb(options: DbOptions): Db {
   async function run<T>(
     fn: (q: Query, phase: FailurePhase & { broken: boolean }) => Promise<T>,
     budgetMs: number,
+    inTransaction: boolean,
   ): Promise<T> {
     if (closed) {
       throw new CoordinatorError("STORAGE_UNAVAILABLE", "adapter is closed.", {
@@ -222,12 +223,15 @@ export function createDb(options: DbOptions): Db {
       return result;
     } catch (err) {
       if (err instanceof BudgetExceeded) {
-        const unknown = phase.committing
+        // Before COMMIT, the server rolls back a transaction whose connection
+        // is gone; during it, the outcome is unknown.
+        const outcome = phase.committing
           ? " (the write may or may not have been applied)"
-          : " (it was not applied)";
-        const e = errors.unavailable(`no reply within ${budgetMs} ms${unknown}`);
-        lost(e);
-        throw e;
+          : inTransaction
+          ? " (it was not applied)"
+          : "";
+        lost(new Error(`no reply within ${budgetMs} ms`));
+        throw errors.unavailable(`no reply within ${budgetMs} ms${outcome}`);
       }
       const mapped = errors.map(err, phase);
       if (mapped.code === "STORAGE_UNAVAILABLE") lost(err);
@@ -240,26 +244,30 @@ export function createDb(options: DbOptions): Db {
   }
 
   return {
-    run: (fn) => run((q) => fn(q), commandTimeoutMs),
+    run: (fn) => run((q) => fn(q), commandTimeoutMs, false),
     transaction: (fn) =>
-      run(async (q, phase) => {
-        await q("BEGIN");
-        let result;
-        try {
-          result = await fn(q);
-        } catch (err) {
-          if (!phase.broken) {
-            await q("ROLLBACK").catch(() => {
-              phase.broken = true;
-            });
+      run(
+        async (q, phase) => {
+          await q("BEGIN");
+          let result;
+          try {
+            result = await fn(q);
+          } catch (err) {
+            if (!phase.broken) {
+              await q("ROLLBACK").catch(() => {
+                phase.broken = true;
+              });
+            }
+            throw err;
           }
-          throw err;
-        }
-        phase.committing = true;
-        await q("COMMIT");
-        phase.committing = false;
-        return result;
-      }, commandTimeoutMs),
+          phase.committing = true;
+          await q("COMMIT");
+          phase.committing = false;
+          return result;
+        },
+        commandTimeoutMs,
+        true,
+      ),
     client: () => new pg.Client(config),
     async close() {
       if (closed) return;
