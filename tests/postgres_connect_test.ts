@@ -131,6 +131,13 @@ Deno.test({
       assert.match(run.stdout, /^error CONFIG_INVALID /, run.stderr);
       assert.match(run.stdout, new RegExp(`--allow-net=127\\.0\\.0\\.1:${server.port}`));
     });
+    await t.step("a host name needs --allow-net for the name", async () => {
+      // Refused before any connection: whatever localhost resolves to here.
+      const byName = server.url().replace("127.0.0.1", "localhost");
+      const refused = await runChild([env, net, ignoreEnv], byName, schema);
+      assert.match(refused.stdout, /^error CONFIG_INVALID /, refused.stderr);
+      assert.match(refused.stdout, new RegExp(`--allow-net=localhost:${server.port}`));
+    });
     await t.step("no secret in any output", async () => {
       for (const flags of [[env, net], [env, ignoreEnv]]) {
         const run = await runChild(flags, server.url(), schema);

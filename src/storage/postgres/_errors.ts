@@ -215,6 +215,16 @@ export function createErrorMapper(ctx: ErrorContext): ErrorMapper {
       );
     }
     const why = reason(err);
+    if ((err as { code?: unknown })?.code === "EPERM" && /getaddrinfo/.test(why)) {
+      // Deno's node:dns refuses a name --allow-net does not list.
+      return new CoordinatorError(
+        "CONFIG_INVALID",
+        `storage.adapter: Deno refused to resolve ${target.host} (${why}). Run deno with ` +
+          `--allow-net=${where}.`,
+        { field: "storage.adapter", ...base },
+        { cause: scrubbedError(err, scrub) },
+      );
+    }
     if (isTlsVerification(err)) {
       return config(
         `the TLS certificate of postgres at ${where} could not be verified (${why}). Give the ` +
