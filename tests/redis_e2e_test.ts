@@ -36,6 +36,13 @@ function redisConfig(url: string, machine: string) {
 async function startMachine(url: string, machine: string): Promise<[Project, McpSession]> {
   const project = await createProject({ config: redisConfig(url, machine) });
   try {
+    // A project's own config may select Redis only when the user trusts the project.
+    const userConfig = join(project.home, ".config", "claude-session-coordinator");
+    await Deno.mkdir(userConfig, { recursive: true });
+    await Deno.writeTextFile(
+      join(userConfig, "config.json"),
+      JSON.stringify({ trusted_projects: [project.root] }),
+    );
     // The start task's flags plus the network permission Redis needs.
     const session = await connectServer(project, {
       flags: [...startTaskFlags(), "--allow-net=127.0.0.1"],
@@ -182,7 +189,8 @@ Deno.test({
       await source.store("m:o/r:weird/..:ü", "k", [null, true, 1.5]);
       const there = await migrate(source, middle);
       assert.deepEqual([there.keys, there.verified, there.mismatched], [4, 4, []]);
-      assert.deepEqual(await migrate(source, middle).then((r) => r.verified), 4, "idempotent");
+      const again = await migrate(source, middle);
+      assert.deepEqual([again.keys, again.unchanged], [0, 4], "idempotent");
       const home = await migrate(middle, back);
       assert.deepEqual([home.keys, home.verified], [4, 4]);
       for (const scope of await source.listScopes()) {
