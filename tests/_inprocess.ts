@@ -7,6 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { join } from "node:path";
 import { realScheduler } from "../src/core/context.ts";
+import { type AuditSettings, createAuditSink } from "../src/core/audit.ts";
 import { readWorkTree } from "../src/setup/git.ts";
 import { createMcpServer } from "../src/mcp/server.ts";
 import {
@@ -48,6 +49,9 @@ export interface HarnessOptions {
   machine?: string;
   /** Fake time: the in-memory adapter and the scheduler follow it. Without it: the file adapter on real time. */
   time?: FakeTime;
+  /** Record an audit log with these settings (lines it logs go to `auditLog`). */
+  audit?: AuditSettings;
+  auditLog?: string[];
 }
 
 /** A SessionContext over a fresh store; close() removes everything. */
@@ -66,6 +70,14 @@ export async function makeContext(options: HarnessOptions = {}) {
     maxInstances: options.maxInstances,
     scheduler: options.time?.scheduler ?? realScheduler,
   };
+  if (options.audit) {
+    ctx.audit = createAuditSink(
+      storage,
+      ctx.identity,
+      options.audit,
+      (l) => options.auditLog?.push(l),
+    );
+  }
   repos.set(ctx, repo);
   let pids = 1000;
   return {

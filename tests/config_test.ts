@@ -236,6 +236,8 @@ Deno.test("loadConfig: a file setting only session keeps the default storage and
         max_instances: 4,
       },
       limits: { max_value_bytes: 1048576 },
+      audit: { enabled: true, retention_days: 14, max_events: 10000, include_values: false },
+      dashboard: { host: "127.0.0.1", port: 4117 },
     });
     // The result is the caller's own: changing it leaves the frozen defaults alone.
     config.storage.config.base_path = "x";
@@ -305,7 +307,10 @@ Deno.test("validateConfig: every error names the file and the dotted field", () 
     [{ storage: null }, "storage: must be an object, got null"],
     [{ session: [] }, "session: must be an object, got an array"],
     [{ limits: 5 }, "limits: must be an object, got 5"],
-    [{ sesion: {} }, "sesion: unknown key (known keys: limits, session, storage, trusted_projects)"],
+    [
+      { sesion: {} },
+      "sesion: unknown key (known keys: audit, dashboard, limits, session, storage, trusted_projects)",
+    ],
     [
       { session: { ttl: 5 } },
       "session.ttl: unknown key (known keys: lease_ttl_seconds, machine_id, max_instances, project_detection)",
@@ -365,7 +370,7 @@ Deno.test("validateConfig: several problems are reported together, one line each
   });
   const lines = err.message.split("\n");
   assert.deepEqual(lines.sort(), [
-    "/x/cfg.json: bogus: unknown key (known keys: limits, session, storage, trusted_projects)",
+    "/x/cfg.json: bogus: unknown key (known keys: audit, dashboard, limits, session, storage, trusted_projects)",
     "/x/cfg.json: session.extra: unknown key (known keys: lease_ttl_seconds, machine_id, max_instances, project_detection)",
     "/x/cfg.json: session.lease_ttl_seconds: must be an integer >= 5",
     '/x/cfg.json: storage.adapter: unknown adapter "nosuch" (available: local, redis)',
@@ -505,15 +510,20 @@ Deno.test("describeConfigKeys: covers every key of DEFAULT_CONFIG and the option
       : [prefix];
   const defaults = leaves(DEFAULT_CONFIG);
   assert.deepEqual(keys.filter((key) => defaults.includes(key)).sort(), defaults.sort());
-  assert.deepEqual(keys.filter((key) => !defaults.includes(key)), [
-    "session.max_instances",
-    "trusted_projects",
-  ]);
+  const optional: Record<string, string> = {
+    "session.max_instances": "unbounded",
+    "dashboard.token": "none",
+    "trusted_projects": "none",
+  };
+  assert.deepEqual(
+    keys.filter((key) => !defaults.includes(key)).sort(),
+    Object.keys(optional).sort(),
+  );
 
   for (const { key, default: value, description } of described) {
     assert.ok(description.length > 10, key);
-    if (key === "session.max_instances" || key === "trusted_projects") {
-      assert.equal(value, key === "trusted_projects" ? "none" : "unbounded");
+    if (key in optional) {
+      assert.equal(value, optional[key], key);
       continue;
     }
     const actual = key.split(".").reduce<unknown>(
@@ -536,6 +546,13 @@ Deno.test("describeConfigKeys: every described key is accepted by the schema", (
       "session.max_instances": 3,
       "limits.max_value_bytes": 100,
       "trusted_projects": ["/home/me/code/widgets"],
+      "audit.enabled": false,
+      "audit.retention_days": 30,
+      "audit.max_events": 500,
+      "audit.include_values": true,
+      "dashboard.host": "0.0.0.0",
+      "dashboard.port": 8080,
+      "dashboard.token": "0123456789abcdef0123",
     };
     assert.ok(key in sample, `test lacks a sample for ${key}`);
     if (field === undefined) {
@@ -560,7 +577,7 @@ Deno.test("a $schema key is accepted and dropped; a __proto__ key is reported, n
       "local",
     ],
   );
-  assert.deepEqual(Object.keys(cfg).sort(), ["limits", "session", "storage"]);
+  assert.deepEqual(Object.keys(cfg).sort(), ["audit", "dashboard", "limits", "session", "storage"]);
   assert.equal(cfg.session.lease_ttl_seconds, 30);
   assert.throws(
     () => validate(JSON.parse('{"__proto__": {"x": 1}}'), "f.json", ["local"]),

@@ -12,6 +12,7 @@ export async function serve({ options }: CliInput): Promise<number> {
   try {
     await serveStdio(ctx, { version: VERSION, log, workTree: () => readWorkTree(options.cwd) });
   } finally {
+    await ctx.audit?.flush();
     await ctx.storage.close();
   }
   return EXIT.ok;

@@ -7,6 +7,7 @@
  * @module
  */
 import type { StorageAdapter } from "../storage/contract.ts";
+import type { AuditSink } from "./audit.ts";
 import type { ProjectIdentity } from "./scope_names.ts";
 
 /** Starts repeating jobs; injectable, so lease tests need no real sleeps. */
@@ -23,6 +24,8 @@ export interface ServerContext {
   /** Cap on auto-numbered instances; undefined means the pool grows as needed. */
   maxInstances?: number;
   scheduler: Scheduler;
+  /** Where state changes are recorded (audit.ts); none when absent. */
+  audit?: AuditSink;
 }
 
 /** The real scheduler: unref'd intervals, so a heartbeat alone never keeps a process alive. */

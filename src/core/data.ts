@@ -23,6 +23,7 @@ import {
   type SessionContext,
 } from "./session/mod.ts";
 import { BOARD_SCOPES } from "./board/scopes.ts";
+import { AUDIT_SCOPE } from "./audit.ts";
 
 /** Result of store_data. */
 export interface StoreDataResult {
@@ -54,6 +55,7 @@ const RESERVED: Record<string, string> = {
   [INSTANCES_SCOPE]: "sign_on and sign_off",
   [HANDOFFS_SCOPE]: "sign_on and sign_off",
   ...BOARD_SCOPES,
+  [AUDIT_SCOPE]: "the server's audit log",
 };
 
 function writableScope(ctx: SessionContext, scope: string): Scope {

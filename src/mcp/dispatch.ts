@@ -7,6 +7,7 @@
  * @module
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { isPlainObject, type JsonValue } from "../core/json.ts";
 import { inputSchema, validateArgs } from "./params.ts";
 import { errorResult, toolError, toolResult } from "./results.ts";
 import type { ToolDefinition, ToolSession } from "./tool.ts";
@@ -17,6 +18,48 @@ export interface ToolTable {
   list: { tools: Record<string, unknown>[] };
   /** Runs tools/call; never throws. */
   call(name: unknown, args: unknown, session: ToolSession): Promise<CallToolResult>;
+}
+
+/** The fields of a call's arguments the audit log keeps (never values, unless asked). */
+const AUDITED_ARGS = ["scope", "key", "task_id", "to", "paths", "status"] as const;
+
+/** Records a write tool's call in the audit log; reads are not recorded. */
+function audit(
+  kind: string,
+  args: unknown,
+  result: CallToolResult,
+  actor: string | null,
+  { ctx, binding }: ToolSession,
+): void {
+  const sink = ctx.audit;
+  if (sink === undefined) return;
+  const a = isPlainObject(args) ? args : {};
+  const outcome = result.isError
+    ? String((result.content[0] as { text?: string })?.text ?? "").split(":")[0]
+    : "ok";
+  const picked: Record<string, unknown> = {};
+  for (const name of AUDITED_ARGS) {
+    if (typeof a[name] === "string" || Array.isArray(a[name])) picked[name] = a[name];
+  }
+  const structured = result.structuredContent as Record<string, unknown> | undefined;
+  // A claim without task_id names its task in the result.
+  const claimed = (structured?.task as { task_id?: string } | null)?.task_id;
+  if (picked.task_id === undefined && typeof claimed === "string") picked.task_id = claimed;
+  if (picked.task_id === undefined && typeof structured?.task_id === "string") {
+    picked.task_id = structured.task_id;
+  }
+  const sessionId = actor ?? binding.held?.sessionId ?? null;
+  sink.record({
+    kind,
+    outcome,
+    session_id: sessionId,
+    pid: binding.holder.pid,
+    client: binding.holder.client,
+    ...picked,
+    ...(sink.includeValues && (a.value !== undefined || a.body !== undefined)
+      ? { value: (a.value ?? a.body) as JsonValue }
+      : {}),
+  });
 }
 
 /** Builds the table for the given tools. */
@@ -45,11 +88,16 @@ export function createToolTable(
           `unknown tool ${JSON.stringify(name)}; the tools are ${names}.`,
         );
       }
+      // Who acted, read before the call: sign_off lets go of the instance.
+      const actor = session.binding.held?.sessionId ?? null;
+      let result: CallToolResult;
       try {
-        return toolResult(await tool.run(validateArgs(tool.params, args), session));
+        result = toolResult(await tool.run(validateArgs(tool.params, args), session));
       } catch (err) {
-        return errorResult(err, log);
+        result = errorResult(err, log);
       }
+      if (!tool.annotations.readOnlyHint) audit(tool.name, args, result, actor, session);
+      return result;
     },
   };
 }

@@ -10,6 +10,10 @@ import { z } from "zod";
 import { CoordinatorError } from "../core/errors.ts";
 import { deepMerge, isPlainObject } from "../core/json.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "../storage/contract.ts";
+import { type AuditSettings, DEFAULT_AUDIT } from "../core/audit.ts";
+
+/** The dashboard's default port. */
+export const DEFAULT_DASHBOARD_PORT = 4117;
 
 /** The validated configuration. */
 export interface Config {
@@ -28,6 +32,10 @@ export interface Config {
     max_instances?: number;
   };
   limits: { max_value_bytes: number };
+  /** The audit log (core/audit.ts). */
+  audit: AuditSettings;
+  /** The web dashboard (`dashboard` command). */
+  dashboard: { host: string; port: number; token?: string };
   /**
    * Project roots whose own config file is trusted to move storage or name
    * the machine (see setup/trust.ts). Read from the per-user config only.
@@ -92,6 +100,8 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   storage: { adapter: "local", config: {} },
   session: { machine_id: "auto", project_detection: "git", lease_ttl_seconds: 60 },
   limits: { max_value_bytes: DEFAULT_MAX_VALUE_BYTES },
+  audit: { ...DEFAULT_AUDIT },
+  dashboard: { host: "127.0.0.1", port: DEFAULT_DASHBOARD_PORT },
 });
 
 /** Every leaf key with its meaning; `unset` describes a key that has no default value. */
@@ -124,6 +134,37 @@ const KEY_DOCS: ReadonlyArray<{ key: string; description: string; unset?: string
   {
     key: "limits.max_value_bytes",
     description: "Largest stored value, in bytes of its JSON text (1 to 67108864).",
+  },
+  {
+    key: "audit.enabled",
+    description: "Record every state change (tool writes, lease losses, admin actions).",
+  },
+  {
+    key: "audit.retention_days",
+    description: "Days an audit event is kept (1 to 3650).",
+  },
+  {
+    key: "audit.max_events",
+    description: "Most audit events kept; the oldest go first (100 to 1000000).",
+  },
+  {
+    key: "audit.include_values",
+    description:
+      "Copy stored values and message bodies into the audit log (off: no secrets in it).",
+  },
+  {
+    key: "dashboard.host",
+    description: "Address the dashboard binds to; anything but loopback requires a token.",
+  },
+  {
+    key: "dashboard.port",
+    description: "Port of the dashboard (0: a free one).",
+  },
+  {
+    key: "dashboard.token",
+    description:
+      "Token the dashboard requires (also $CLAUDE_SESSION_COORDINATOR_TOKEN); required off loopback.",
+    unset: "none",
   },
   {
     key: "trusted_projects",
@@ -222,12 +263,29 @@ const SessionSchema = strictObject({
 
 const LimitsSchema = strictObject({ max_value_bytes: integerIn(1, 64 * 1024 * 1024) });
 
+const AuditSchema = strictObject({
+  enabled: z.boolean({ error: (issue) => mustBe("must be true or false", issue.input) }),
+  retention_days: integerIn(1, 3650),
+  max_events: integerIn(100, 1_000_000),
+  include_values: z.boolean({ error: (issue) => mustBe("must be true or false", issue.input) }),
+});
+
+const DashboardSchema = strictObject({
+  host: z.string({ error: (issue) => mustBe("must be a host name or address", issue.input) })
+    .min(1, { error: "must not be empty" }),
+  port: integerIn(0, 65_535),
+  token: z.string({ error: (issue) => mustBe("must be a string", issue.input) })
+    .min(16, { error: "must be at least 16 characters (use a random one)" }).optional(),
+});
+
 const ConfigSchema = strictObject({
   // Editors add "$schema" to JSON files they know; it carries no setting.
   $schema: z.string().optional(),
   storage: StorageSchema,
   session: SessionSchema,
   limits: LimitsSchema,
+  audit: AuditSchema,
+  dashboard: DashboardSchema,
   trusted_projects: z.array(
     z.string({ error: (issue) => mustBe("must be a directory path", issue.input) })
       .min(1, { error: "must not be empty" }),

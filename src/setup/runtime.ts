@@ -6,6 +6,7 @@ import { type Config, loadConfig, type LoadedConfig, readTrustedProjects } from 
 import { checkTrust, type TrustLevel } from "./trust.ts";
 import { detectMachineId, detectProject, findProjectRoot } from "./detect.ts";
 import { realScheduler, type ServerContext } from "../core/context.ts";
+import { createAuditSink } from "../core/audit.ts";
 import type { AdapterRegistry } from "../storage/registry.ts";
 
 /** Where start-up looks for things. */
@@ -78,5 +79,11 @@ export async function openContext(
     leaseTtlSeconds: config.session.lease_ttl_seconds,
     maxInstances: config.session.max_instances,
     scheduler: realScheduler,
+    audit: createAuditSink(
+      storage,
+      { machine: setup.machine, project: setup.project },
+      config.audit,
+      options.log ?? ((line) => console.error(line)),
+    ),
   };
 }

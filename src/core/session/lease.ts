@@ -282,6 +282,14 @@ export async function leaseLost(
   if (binding.held === held) {
     binding.held = null;
     binding.lostReason = reason;
+    ctx.audit?.record({
+      kind: "lease_lost",
+      outcome: "NOT_SIGNED_ON",
+      session_id: held.sessionId,
+      pid: binding.holder.pid,
+      client: binding.holder.client,
+      detail: reason,
+    });
   }
   return new CoordinatorError(
     "NOT_SIGNED_ON",
