@@ -110,7 +110,7 @@ export interface DeleteOptions {
 
 /** Options for deleteScope. */
 export interface DeleteScopeOptions {
-  /** Delete only if this guard holds (the guard key must be in another scope). */
+  /** Delete only if this guard holds (the guard key may be in this scope or another). */
   guard?: Guard;
 }
 

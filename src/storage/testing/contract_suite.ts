@@ -387,13 +387,16 @@ export function runStorageContract(name: string, makeAdapter: MakeAdapter): void
   });
 
   contract("listKeys and listEntries are sorted and complete", async ({ adapter }) => {
-    const keys = ["m", "b", "Z", "a", "a:b", "a/b", "é", "0", "zz", "日本"];
+    // "\ufeff" and "😀" sort one way by UTF-16 code units (JavaScript's order)
+    // and the other by UTF-8 bytes: a listing with a limit must follow the former.
+    const keys = ["m", "b", "Z", "a", "a:b", "a/b", "é", "0", "zz", "日本", "\ufeff", "😀"];
     const written = new Map<string, number>();
     for (const key of keys) {
       written.set(key, (await adapter.store("ls", key, { key }, { updatedBy: "s1" })).version);
     }
     const sorted = [...keys].sort();
     assert.deepEqual(await adapter.listKeys("ls"), sorted);
+    assert.deepEqual(await adapter.listKeys("ls", { limit: keys.length - 1 }), sorted.slice(0, -1));
     const entries = await adapter.listEntries("ls");
     assert.deepEqual(entries.map((e) => e.key), sorted);
     for (const { key, entry } of entries) {
@@ -761,6 +764,17 @@ export function runStorageContract(name: string, makeAdapter: MakeAdapter): void
         "not an object",
         () => adapter.store("g:data", "k", 2, { guard: { ...guard, key: "scalar" } }),
       );
+    });
+    await t.step("a guard that holds lets every kind of write through", async () => {
+      await adapter.store("g:data", "gone", 1);
+      assert.equal(await adapter.delete("g:data", "gone", { guard }), true);
+      const [r] = await adapter.writeBatch("g:data", [{ op: "set", key: "b", value: 2 }], {
+        guard,
+      });
+      assert.equal(r.op, "set");
+      await adapter.store("g:scratch", "k", 1);
+      assert.equal(await adapter.deleteScope("g:scratch", { guard }), true);
+      assert.deepEqual(await adapter.listKeys("g:scratch"), []);
     });
     await t.step("another handle taking over the guard key fences this one", async () => {
       const other = await c.other();
