@@ -8,6 +8,7 @@
  */
 import type { StorageAdapter } from "../storage/contract.ts";
 import type { AuditSink } from "./audit.ts";
+import type { ChangeHub } from "./live/hub.ts";
 import type { ProjectIdentity } from "./scope_names.ts";
 
 /** Starts repeating jobs; injectable, so lease tests need no real sleeps. */
@@ -26,6 +27,8 @@ export interface ServerContext {
   scheduler: Scheduler;
   /** Where state changes are recorded (audit.ts); none when absent. */
   audit?: AuditSink;
+  /** What changed in the storage, for live updates (live/hub.ts); none when absent. */
+  changes?: ChangeHub;
 }
 
 /** The real scheduler: unref'd intervals, so a heartbeat alone never keeps a process alive. */

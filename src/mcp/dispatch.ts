@@ -17,7 +17,12 @@ export interface ToolTable {
   /** The tools/list result (the same object every time). */
   list: { tools: Record<string, unknown>[] };
   /** Runs tools/call; never throws. */
-  call(name: unknown, args: unknown, session: ToolSession): Promise<CallToolResult>;
+  call(
+    name: unknown,
+    args: unknown,
+    session: ToolSession,
+    signal?: AbortSignal,
+  ): Promise<CallToolResult>;
 }
 
 /** The fields of a call's arguments the audit log keeps (never values, unless asked). */
@@ -80,7 +85,7 @@ export function createToolTable(
   };
   return {
     list,
-    async call(name, args, session) {
+    async call(name, args, session, signal) {
       const tool = typeof name === "string" ? byName.get(name) : undefined;
       if (tool === undefined) {
         return toolError(
@@ -92,7 +97,7 @@ export function createToolTable(
       const actor = session.binding.held?.sessionId ?? null;
       let result: CallToolResult;
       try {
-        result = toolResult(await tool.run(validateArgs(tool.params, args), session));
+        result = toolResult(await tool.run(validateArgs(tool.params, args), session, signal));
       } catch (err) {
         result = errorResult(err, log);
       }

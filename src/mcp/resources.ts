@@ -2,6 +2,8 @@
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { buildContext, knownSessionIds, readSessionState } from "../core/views.ts";
 import { CoordinatorError, formatError } from "../core/errors.ts";
+import { listTasks } from "../core/board/tasks.ts";
+import { inboxOf } from "../core/board/messages.ts";
 import type { ToolSession } from "./tool.ts";
 
 /** The resource-not-found code of the 2025-11-25 spec. */
@@ -21,6 +23,32 @@ const CONTEXT_RESOURCE = {
     "Machine, project, this session, every instance with status and last_seen, what each active session is doing (current_issue, status, todo counts from its session:<id> scope), the first free instance and next steps.",
   mimeType: JSON_TYPE,
 };
+
+/** The board, as resources/list shows it. */
+const TASKS_RESOURCE = {
+  uri: "session://tasks",
+  name: "tasks",
+  title: "The work board",
+  description:
+    "Every task with its status (ready, blocked, in_progress, done, failed), owner, dependencies and attempts, and the counts. Subscribe to hear of changes.",
+  mimeType: JSON_TYPE,
+};
+
+/** This session's messages, as resources/list shows them. */
+const INBOX_RESOURCE = {
+  uri: "session://inbox",
+  name: "inbox",
+  title: "Your messages",
+  description:
+    "Messages to your instance or to all, oldest first, with read state; reading the resource marks nothing read (read_messages does). Subscribe to hear of new ones.",
+  mimeType: JSON_TYPE,
+};
+
+/** True for a URI that resources/read can answer. */
+export function isKnownResource(uri: string): boolean {
+  return [CONTEXT_URI, TASKS_RESOURCE.uri, INBOX_RESOURCE.uri].includes(uri) ||
+    uri.startsWith(STATE_PREFIX);
+}
 
 /** The templates, as resources/templates/list shows them. */
 export const RESOURCE_TEMPLATES = [{
@@ -55,6 +83,8 @@ export async function listResources({ ctx }: ToolSession) {
   return {
     resources: [
       CONTEXT_RESOURCE,
+      TASKS_RESOURCE,
+      INBOX_RESOURCE,
       ...ids.map((id) => ({
         uri: `${STATE_PREFIX}${id}`,
         name: `state of ${id}`,
@@ -71,6 +101,15 @@ export async function readResource(session: ToolSession, uri: string) {
   });
   try {
     if (uri === CONTEXT_URI) return json(await buildContext(session.ctx, session.binding));
+    if (uri === TASKS_RESOURCE.uri) return json(await listTasks(session.ctx, { limit: 1000 }));
+    if (uri === INBOX_RESOURCE.uri) {
+      const me = session.binding.held?.sessionId ?? null;
+      const messages = me === null ? [] : await inboxOf(session.ctx, me);
+      return json({
+        session_id: me,
+        messages: messages.map(({ message, read }) => ({ ...message, read })),
+      });
+    }
     if (uri.startsWith(STATE_PREFIX)) {
       let id: string;
       try {
@@ -88,7 +127,7 @@ export async function readResource(session: ToolSession, uri: string) {
   }
   throw new McpError(
     RESOURCE_NOT_FOUND,
-    `INVALID_ARGUMENT: unknown resource ${uri}; the resources are ${CONTEXT_URI} and ${STATE_TEMPLATE}.`,
+    `INVALID_ARGUMENT: unknown resource ${uri}; the resources are ${CONTEXT_URI}, ${TASKS_RESOURCE.uri}, ${INBOX_RESOURCE.uri} and ${STATE_TEMPLATE}.`,
     { uri },
   );
 }

@@ -30,6 +30,8 @@ import { getPrompt, listPrompts } from "./prompts.ts";
 import { completeResource, listResources, readResource, RESOURCE_TEMPLATES } from "./resources.ts";
 import type { ToolSession } from "./tool.ts";
 import { TOOLS } from "./tools/mod.ts";
+import { wireLive } from "./live.ts";
+import { createEventTracker, type EventTracker } from "../core/live/events.ts";
 
 /** The server's name in the initialize result. */
 export const SERVER_NAME = "claude-session-coordinator";
@@ -40,6 +42,8 @@ export interface McpServerOptions {
   log: (line: string) => void;
   /** The tool table to serve (built once per process and shared); built here when omitted. */
   tools?: ToolTable;
+  /** The session's event tracker (the transport's lifecycle owns it); made here when omitted. */
+  live?: EventTracker;
 }
 
 /** Creates an MCP server bound to one session binding. */
@@ -48,31 +52,54 @@ export function createMcpServer(
   binding: SessionBinding,
   options: McpServerOptions,
 ): Server {
+  const live = ctx.changes !== undefined;
   const server = new Server(
     { name: SERVER_NAME, title: "Claude Session Coordinator", version: options.version },
     {
       instructions: INSTRUCTIONS,
       // Only what the server really does: no logging (it sends no log
-      // messages) and no listChanged (its lists never change).
-      capabilities: { tools: {}, resources: {}, prompts: {}, completions: {} },
+      // messages); subscriptions, list_changed and Claude Code channels only
+      // with a change feed to drive them.
+      capabilities: live
+        ? {
+          tools: {},
+          resources: { subscribe: true, listChanged: true },
+          prompts: {},
+          completions: {},
+          experimental: { "claude/channel": {} },
+        }
+        : { tools: {}, resources: {}, prompts: {}, completions: {} },
     },
   );
-  const session: ToolSession = { ctx, binding };
+  const tracker = ctx.changes
+    ? createEventTracker(ctx, binding, ctx.changes, options.log)
+    : undefined;
+  const session: ToolSession = { ctx, binding, live: tracker };
   const tools = options.tools ?? createToolTable(TOOLS, options.log);
+  let stopLive = () => {};
   server.oninitialized = () => {
     const client = server.getClientVersion();
     if (client) binding.holder.client = `${client.name} ${client.version}`.slice(0, 200);
+    if (tracker && ctx.changes) {
+      stopLive = wireLive(server, session, ctx.changes, tracker, options.log);
+      // Messages and tasks are followed from the start, for channel pushes.
+      tracker.follow([]).catch((err) => options.log(`live: ${(err as Error).message}`));
+    }
+  };
+  server.onclose = () => {
+    stopLive();
+    tracker?.close();
   };
   server.setRequestHandler(ListToolsRequestSchema, () => tools.list);
   // tools/call reaches us unparsed (the SDK's public fallback for methods
   // without a handler): its arguments are validated by our own schemas, so
   // `"arguments": []` is INVALID_ARGUMENT, not the SDK's raw -32603 dump.
-  server.fallbackRequestHandler = (request: JSONRPCRequest) => {
+  server.fallbackRequestHandler = (request: JSONRPCRequest, extra: { signal: AbortSignal }) => {
     if (request.method !== "tools/call") {
       return Promise.reject(new McpError(ErrorCode.MethodNotFound, "Method not found"));
     }
     const params = (request.params ?? {}) as { name?: unknown; arguments?: unknown };
-    return tools.call(params.name, params.arguments, session);
+    return tools.call(params.name, params.arguments, session, extra.signal);
   };
   server.setRequestHandler(ListResourcesRequestSchema, () => listResources(session));
   server.setRequestHandler(

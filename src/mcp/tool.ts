@@ -6,12 +6,15 @@
  * @module
  */
 import type { SessionBinding, SessionContext } from "../core/session/mod.ts";
+import type { EventTracker } from "../core/live/events.ts";
 import type { Args, Params } from "./params.ts";
 
 /** What a handler acts for: the shared context and the calling session's binding. */
 export interface ToolSession {
   ctx: SessionContext;
   binding: SessionBinding;
+  /** What changed for this session (the wait tool); absent without a change feed. */
+  live?: EventTracker;
 }
 
 /** MCP tool annotations (hints for clients). */
@@ -30,8 +33,11 @@ export interface ToolDefinition<P extends Params = Params> {
   description: string;
   params: P;
   annotations: ToolAnnotations;
-  /** Does the work; throws CoordinatorError for anything a user can meet. */
-  run(args: Args<P>, session: ToolSession): Promise<object>;
+  /**
+   * Does the work; throws CoordinatorError for anything a user can meet.
+   * `signal` aborts when the client cancels the call or goes away.
+   */
+  run(args: Args<P>, session: ToolSession, signal?: AbortSignal): Promise<object>;
 }
 
 /** Declares a tool (keeps the argument types of `run` tied to `params`). */

@@ -7,6 +7,7 @@ import { checkTrust, type TrustLevel } from "./trust.ts";
 import { detectMachineId, detectProject, findProjectRoot } from "./detect.ts";
 import { realScheduler, type ServerContext } from "../core/context.ts";
 import { createAuditSink } from "../core/audit.ts";
+import { createChangeHub } from "../core/live/hub.ts";
 import type { AdapterRegistry } from "../storage/registry.ts";
 
 /** Where start-up looks for things. */
@@ -79,6 +80,7 @@ export async function openContext(
     leaseTtlSeconds: config.session.lease_ttl_seconds,
     maxInstances: config.session.max_instances,
     scheduler: realScheduler,
+    changes: createChangeHub(storage),
     audit: createAuditSink(
       storage,
       { machine: setup.machine, project: setup.project },

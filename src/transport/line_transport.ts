@@ -46,6 +46,8 @@ export interface LineTransportOptions {
   maxLineBytes?: number;
   /** How long to wait at end of input for unanswered requests. */
   drainTimeoutMs?: number;
+  /** Called at the end of input, before the requests still open are drained. */
+  onInputEnd?: () => void;
 }
 
 /** Creates a newline-delimited JSON-RPC transport over the given streams. */
@@ -180,6 +182,7 @@ export function createLineTransport(options: LineTransportOptions): Transport {
     } catch (err) {
       if (!closed) transport.onerror?.(err as Error);
     }
+    options.onInputEnd?.();
     await drain(options.drainTimeoutMs ?? 30_000);
     await transport.close();
   }

@@ -26,11 +26,14 @@ export async function serveStdio(ctx: SessionContext, options: StdioOptions): Pr
     workTree: options.workTree,
     log: options.log,
   });
-  const server = createMcpServer(ctx, session.binding, options);
+  const server = createMcpServer(ctx, session.binding, { ...options, live: session.live });
   const transport = createLineTransport({
     input: Deno.stdin.readable,
     output: Deno.stdout.writable,
     maxLineBytes: options.maxLineBytes,
+    // The client is gone: a wait in progress answers now instead of holding
+    // up the shutdown until its timeout.
+    onInputEnd: () => session.live?.close(),
   });
 
   const { promise: done, resolve } = Promise.withResolvers<string>();

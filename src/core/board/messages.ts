@@ -112,7 +112,7 @@ export async function sendMessage(
 }
 
 /** Messages for `reader`: to it or to all (not its own broadcasts), oldest first, with read state. */
-async function inbox(
+export async function inboxOf(
   ctx: SessionContext,
   reader: string,
 ): Promise<{ key: string; message: Message; read: boolean }[]> {
@@ -134,7 +134,7 @@ async function inbox(
 
 /** How many unread messages wait for an instance (views; no session needed). */
 export async function unreadCount(ctx: SessionContext, reader: string): Promise<number> {
-  return (await inbox(ctx, reader)).filter((m) => !m.read).length;
+  return (await inboxOf(ctx, reader)).filter((m) => !m.read).length;
 }
 
 /** Reads this session's messages, marking them read (read_messages). */
@@ -149,7 +149,7 @@ export async function readMessages(
   const scope = scopeOf(ctx);
   return await asOwner(ctx, binding, async (guard, held) => {
     for (let attempt = 0;; attempt++) {
-      const all = await inbox(ctx, held.sessionId);
+      const all = await inboxOf(ctx, held.sessionId);
       const picked = all.filter((m) => !unreadOnly || !m.read).slice(0, limit);
       const fresh = picked.filter((m) => !m.read);
       if (markRead && fresh.length > 0) {

@@ -9,6 +9,7 @@ import {
   storeDataTool,
 } from "./data.ts";
 import { signOffTool, signOnTool } from "./session.ts";
+import { waitTool } from "./wait.ts";
 import {
   claimTaskTool,
   listTasksTool,
@@ -38,6 +39,7 @@ export const TOOLS: readonly ToolDefinition[] = [
   readMessagesTool,
   reservePathsTool,
   releasePathsTool,
+  waitTool,
 ];
 
 /** The tool names, in order. */
