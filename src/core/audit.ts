@@ -6,8 +6,9 @@
  * the project sees the same log.
  *
  * Rules that keep it safe to leave on:
- * - Appending never blocks or fails the call it records: the write runs in
- *   the background; a failed one is reported on stderr and counted.
+ * - Appending never blocks or fails the call it records: events are
+ *   written in the background, batched; a failed write is reported on
+ *   stderr and counted.
  * - Values and message bodies are not copied (a secret stored as a value
  *   stays out of the log), unless `audit.include_values` is set.
  * - Retention: an event expires `audit.retention_days` after it happened
@@ -93,7 +94,18 @@ function eventKey(nowMs: number): string {
   return `e:${String(Math.floor(nowMs)).padStart(15, "0")}:${rand}`;
 }
 
-/** Creates the audit sink of a server process. */
+/** How long events gather before they are written together (one batch, one flush). */
+const AUDIT_BATCH_MS = 100;
+/** Most events in one batch. */
+const AUDIT_BATCH_MAX = 200;
+
+/**
+ * Creates the audit sink of a server process. Events gather for up to
+ * AUDIT_BATCH_MS and are written as one batch, so recording costs the call
+ * it records nothing but a push onto a list: a durable write per tool call
+ * would double every call's cost. A process killed meanwhile loses the
+ * events of its last AUDIT_BATCH_MS.
+ */
 export function createAuditSink(
   storage: StorageAdapter,
   identity: ProjectIdentity,
@@ -102,7 +114,9 @@ export function createAuditSink(
 ): AuditSink {
   if (!settings.enabled) return NO_AUDIT;
   const scope = resolveScope(identity, AUDIT_SCOPE);
-  const pending = new Set<Promise<void>>();
+  let queue: { key: string; event: AuditEvent }[] = [];
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let writing: Promise<void> = Promise.resolve();
   let failures = 0;
   let appends = 0;
 
@@ -114,6 +128,35 @@ export function createAuditSink(
     }
   }
 
+  function write(): void {
+    timer = null;
+    const batch = queue.splice(0, AUDIT_BATCH_MAX);
+    if (queue.length > 0) timer = setTimeout(write, 0);
+    writing = writing.then(async () => {
+      try {
+        await storage.writeBatch(
+          scope,
+          batch.map(({ key, event }) => ({
+            op: "set" as const,
+            key,
+            value: event as unknown as JsonObject,
+            ttlSeconds: settings.retention_days * 86_400,
+          })),
+        );
+        const before = appends;
+        appends += batch.length;
+        if (Math.floor(before / 100) !== Math.floor(appends / 100)) await prune();
+      } catch (err) {
+        failures += batch.length;
+        log(
+          `audit: could not record ${batch.map((b) => b.event.kind).join(", ")} (${
+            (err as Error).message
+          }); ${failures} lost so far`,
+        );
+      }
+    });
+  }
+
   return {
     record(event) {
       const now = storage.now();
@@ -122,25 +165,16 @@ export function createAuditSink(
         at: event.at ?? new Date(now).toISOString(),
         machine: identity.machine,
       };
-      const write = (async () => {
-        await storage.store(scope, eventKey(now), full as unknown as JsonObject, {
-          ttlSeconds: settings.retention_days * 86_400,
-          updatedBy: event.session_id,
-        });
-        if (++appends % 100 === 0) await prune();
-      })().catch((err) => {
-        failures++;
-        log(
-          `audit: could not record ${event.kind} (${
-            (err as Error).message
-          }); ${failures} lost so far`,
-        );
-      });
-      pending.add(write);
-      write.finally(() => pending.delete(write));
+      queue.push({ key: eventKey(now), event: full });
+      timer ??= setTimeout(write, AUDIT_BATCH_MS);
     },
     async flush() {
-      while (pending.size > 0) await Promise.all([...pending]);
+      while (queue.length > 0 || timer !== null) {
+        if (timer !== null) clearTimeout(timer);
+        write();
+        await writing;
+      }
+      await writing;
     },
     get failures() {
       return failures;
