@@ -46,7 +46,12 @@ function schemaOf(p: Param): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   switch (p.type) {
     case "json":
-      break; // any JSON value: no type constraint
+      // Any JSON value, one typed branch each: strict clients flag an
+      // untyped schema, and a list of types in "type" is not portable.
+      out.anyOf = ["object", "array", "string", "number", "boolean", "null"].map((type) => ({
+        type,
+      }));
+      break;
     case "string":
       out.type = "string";
       if (p.enum) out.enum = p.enum;
