@@ -37,3 +37,24 @@ Deno.test("bad relative scopes are INVALID_ARGUMENT", () => {
     assert.throws(() => resolveScope(id, bad), (e) => isCoordinatorError(e, "INVALID_ARGUMENT"));
   }
 });
+
+Deno.test("defect: a name after a prefix cannot start with @, so no scope aliases another", () => {
+  const id = { machine: "box", project: "acme/widget" };
+  for (
+    const alias of [
+      "@machine:box:@project:claims",
+      "@machine:box:@machine:other:x",
+      "@project:@machine:box:x",
+      "@project:@project:x",
+    ]
+  ) {
+    assert.throws(
+      () => resolveScope(id, alias),
+      (err: Error) => /must not start with "@"/.test(err.message),
+      alias,
+    );
+  }
+  // A stored scope of that shape (from an older version) is not listed under another name.
+  assert.equal(relativeScope(id, "box:acme/widget:@project:claims"), null);
+  assert.equal(relativeScope(id, "box:acme/widget:claims"), "claims");
+});
