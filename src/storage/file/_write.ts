@@ -352,16 +352,65 @@ async function compact(
   await replaceLog(ctx, f, state, live);
 }
 
+/** What compacting one log now did: whether it was rewritten, its size before and after. */
+export interface CompactOutcome {
+  compacted: boolean;
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/**
+ * Compacts one scope's log now, whatever its size (the `compact` admin
+ * command), under the scope's locks like any write, so it is safe while
+ * servers run. A log that is already a snapshot (one line per live key, no
+ * expired key) is left alone. Null when the scope has no log.
+ */
+export function compactNow(ctx: FileContext, f: ScopeFiles): Promise<CompactOutcome | null> {
+  ctx.ensureOpen();
+  return ctx.mutex.run(f.log, async () => {
+    const { result } = await underScopeLock(
+      ctx,
+      f,
+      async (log): Promise<Step<CompactOutcome | null>> => {
+        if (log === null || log === "corrupt") {
+          return { kind: "done", result: null, unsynced: null };
+        }
+        const { state } = log;
+        // Same rule as a write: a format-1 file written beside the log is refused, not lost.
+        if (!ctx.checked.has(state)) {
+          await dropConvertedFile(ctx, f, state);
+          ctx.checked.add(state);
+        }
+        const nowMs = ctx.now();
+        const live = [...state.keys].filter(([, stored]) => isLive(stored, nowMs));
+        const bytesBefore = state.end;
+        if (live.length === state.keys.size && state.lines === 1 + live.length) {
+          const result = { compacted: false, bytesBefore, bytesAfter: bytesBefore };
+          return { kind: "done", result, unsynced: null };
+        }
+        const bytesAfter = await replaceLog(ctx, f, state, live);
+        return {
+          kind: "done",
+          result: { compacted: true, bytesBefore, bytesAfter },
+          unsynced: null,
+        };
+      },
+    );
+    return result;
+  });
+}
+
 /**
  * Replaces a log by a new file (generation + 1, the same counter) holding
- * `keys`, under its lock: compaction, and deleteScope with no keys.
+ * `keys`, under its lock: compaction, and deleteScope with no keys. Returns
+ * the new file's size.
  */
 export async function replaceLog(
   ctx: FileContext,
   f: ScopeFiles,
   state: LogState,
   keys: Iterable<[string, StoredKey]>,
-): Promise<void> {
+): Promise<number> {
   const header: LogHeader = {
     ...state.header!,
     generation: state.header!.generation + 1,
@@ -373,6 +422,7 @@ export async function replaceLog(
   await replaceFileAtomically(ctx.basePath, f.log, snapshot.bytes);
   ctx.logs.put(f.log, snapshot.state);
   ctx.checked.add(snapshot.state); // the write that replaces it checked already
+  return snapshot.bytes.length;
 }
 
 /**

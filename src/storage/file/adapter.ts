@@ -79,6 +79,9 @@ import { deleteScope } from "./_delete_scope.ts";
 import { isStateFileName, listScopes, scopeOfFileName } from "./_list.ts";
 import { createEventLoopTurn } from "./_yield.ts";
 import { createChangeFeed } from "./_watch.ts";
+import { compactAll, type CompactReport } from "./_compact.ts";
+
+export type { CompactedLog, CompactReport } from "./_compact.ts";
 
 /** Options of createFileAdapter. */
 export interface FileAdapterOptions {
@@ -91,6 +94,25 @@ export interface FileAdapterOptions {
 
 /** The state directory used when the config names none, relative to the project root. */
 export const DEFAULT_BASE_PATH = ".claude/session-state";
+
+/**
+ * The local adapter: the storage contract, plus what the admin commands
+ * need of it and no other adapter has (these are not part of the contract).
+ */
+export interface FileAdapter extends StorageAdapter {
+  /** The absolute state directory. */
+  readonly basePath: string;
+  /**
+   * Compacts every log of the state directory now (the `compact` command),
+   * each under its scope's locks, so servers may keep running.
+   */
+  compactAll(): Promise<CompactReport>;
+}
+
+/** True when `storage` is the local file adapter (its state directory, compaction). */
+export function isFileAdapter(storage: StorageAdapter): storage is FileAdapter {
+  return storage.name === "local" && "compactAll" in storage && "basePath" in storage;
+}
 
 /**
  * Creates the local file adapter over an absolute state directory (needs
@@ -109,7 +131,7 @@ export const DEFAULT_BASE_PATH = ".claude/session-state";
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function createFileAdapter(options: FileAdapterOptions): Promise<StorageAdapter> {
+export async function createFileAdapter(options: FileAdapterOptions): Promise<FileAdapter> {
   const { limits } = options;
   const now = options.now ?? Date.now;
   if (!isAbsolute(options.basePath)) {
@@ -146,6 +168,11 @@ export async function createFileAdapter(options: FileAdapterOptions): Promise<St
   return {
     name: "local",
     now,
+    basePath,
+
+    compactAll(): Promise<CompactReport> {
+      return compactAll(ctx);
+    },
 
     async store(scope, key, value: JsonValue, options: StoreOptions = {}): Promise<StoreResult> {
       ensureOpen();
