@@ -21,6 +21,8 @@ import { isGuardFailure } from "../../storage/values.ts";
 import { requireSession } from "./binding.ts";
 import {
   type ActiveSession,
+  type Handoff,
+  HANDOFFS_SCOPE,
   type HeldInstance,
   INSTANCES_SCOPE,
   type LeaseRecord,
@@ -257,10 +259,22 @@ export async function claimLowest(
  */
 async function lostReason(ctx: SessionContext, held: HeldInstance): Promise<string> {
   let other: LeaseRecord | null = null;
+  let released: Handoff["released"];
   try {
-    other = asLease((await ctx.storage.retrieve(instancesScope(ctx), held.sessionId))?.value);
+    const [lease, handoff] = await Promise.all([
+      ctx.storage.retrieve(instancesScope(ctx), held.sessionId),
+      ctx.storage.retrieve(resolveScope(ctx.identity, HANDOFFS_SCOPE), held.sessionId),
+    ]);
+    other = asLease(lease?.value);
+    const note = isPlainObject(handoff?.value) ? handoff.value.released : undefined;
+    if (isPlainObject(note) && note.grant_id === held.grantId) {
+      released = note as unknown as Handoff["released"];
+    }
   } catch {
     // The explanation is best effort; the loss itself is certain.
+  }
+  if (released) {
+    return `${held.sessionId} was released by ${released.by} at ${released.at}: ${released.reason}. Nothing was written as ${held.sessionId}; its handoff note is for the next session of ${held.sessionId}.`;
   }
   if (other && other.grant_id !== held.grantId) {
     return `${held.sessionId} was taken over by another session on ${other.machine} (pid ${other.pid}) after this session's lease ran out (it expired at ${held.lease.lease_expires_at}; was this process paused or starved?). Nothing was written as ${held.sessionId}.`;

@@ -78,6 +78,12 @@ export interface Handoff {
   received_at?: string;
   /** The process that received it, to tell a crashed receiver from a live one. */
   received_by_pid?: number;
+  /**
+   * Set when an admin ended the session (the `release` command) instead of
+   * it signing off: when, by whom, why, and the grant that was ended (so
+   * that session, at its next act, learns it was released, not timed out).
+   */
+  released?: { at: string; by: string; reason: string; grant_id: string };
 }
 
 /** A live session as others see it. */
