@@ -259,3 +259,12 @@ Deno.test("cli: --project serves another directory's project; a missing one is a
     }
   });
 });
+
+Deno.test("--validate-config writes nothing: no state directory appears", async () => {
+  await withProject(async (project) => {
+    const res = await runCli(project, { args: ["--validate-config"] });
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(JSON.parse(res.stdout).storage, "reachable");
+    await assert.rejects(() => Deno.stat(join(project.root, ".claude", "session-state")));
+  }, { config: null });
+});

@@ -11,7 +11,7 @@ import { type CliInput, EXIT, log } from "./_shared.ts";
 export async function validateConfig({ options }: CliInput): Promise<number> {
   const setup = await resolveSetup(options);
   for (const warning of setup.warnings) log(`warning: ${warning}`);
-  const ctx = await openContext(setup, options);
+  const ctx = await openContext(setup, { ...options, probeOnly: true });
   let storage = "reachable";
   try {
     await ctx.storage.listKeys(`${setup.machine}:${setup.project}:session:probe`);

@@ -66,13 +66,18 @@ export async function resolveSetup(options: RuntimeOptions): Promise<ResolvedSet
 /** Opens the configured storage and builds the context every session shares. */
 export async function openContext(
   setup: ResolvedSetup,
-  options: Pick<RuntimeOptions, "registry"> & { log?: (line: string) => void },
+  options: Pick<RuntimeOptions, "registry"> & {
+    log?: (line: string) => void;
+    /** Open only to check the config: the storage writes nothing. */
+    probeOnly?: boolean;
+  },
 ): Promise<ServerContext> {
   const config: Config = setup.loaded.config;
   const storage = await options.registry.create(config.storage.adapter, config.storage.config, {
     projectRoot: setup.projectRoot,
     limits: { maxValueBytes: config.limits.max_value_bytes },
     log: options.log,
+    probeOnly: options.probeOnly,
   });
   return {
     storage,

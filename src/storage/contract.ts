@@ -219,6 +219,8 @@ export interface AdapterContext {
   limits: AdapterLimits;
   /** Where an adapter reports what the user should know (outages, recovery); stderr in the server. */
   log?: (line: string) => void;
+  /** The storage is opened only to be checked (--validate-config): write nothing. */
+  probeOnly?: boolean;
 }
 
 /** The default value size limit: 1 MiB. */

@@ -85,11 +85,16 @@ export type { CompactedLog, CompactReport } from "./_compact.ts";
 
 /** Options of createFileAdapter. */
 export interface FileAdapterOptions {
-  /** Absolute path of the state directory; created when missing. */
+  /** Absolute path of the state directory; created when missing (unless `probeOnly`). */
   basePath: string;
   limits: AdapterLimits;
   /** Clock in epoch milliseconds, for expiry, times and version seeds; Date.now by default. */
   now?: () => number;
+  /**
+   * Open only to look (--validate-config): create no directory now; the
+   * first write would still make it.
+   */
+  probeOnly?: boolean;
 }
 
 /** The state directory used when the config names none, relative to the project root. */
@@ -145,12 +150,14 @@ export async function createFileAdapter(options: FileAdapterOptions): Promise<Fi
   }
   const basePath = resolve(options.basePath);
   const ctx = createContext(basePath, limits, now);
-  try {
-    await Deno.mkdir(ctx.lockDir, { recursive: true });
-  } catch (err) {
-    throw ioUnavailable(basePath, "create the state directory", err);
+  if (!options.probeOnly) {
+    try {
+      await Deno.mkdir(ctx.lockDir, { recursive: true });
+    } catch (err) {
+      throw ioUnavailable(basePath, "create the state directory", err);
+    }
+    await sweepStaleTempFiles(basePath, ctx.lockPathOf);
   }
-  await sweepStaleTempFiles(basePath, ctx.lockPathOf);
   const { ensureOpen } = ctx;
   const eventLoopTurn = createEventLoopTurn();
   const feed = createChangeFeed({
@@ -413,7 +420,7 @@ export const fileAdapterFactory: AdapterFactory = (config, context) => {
     );
   }
   const basePath = resolve(context.projectRoot, parsed.data.base_path);
-  return createFileAdapter({ basePath, limits: context.limits });
+  return createFileAdapter({ basePath, limits: context.limits, probeOnly: context.probeOnly });
 };
 
 const FileConfigSchema = z.strictObject({
