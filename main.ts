@@ -7,12 +7,20 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type CliInput, EXIT, reportError, UsageError } from "./src/cli/_shared.ts";
+import { compactCommand } from "./src/cli/compact.ts";
+import { dashboardCommand } from "./src/cli/dashboard.ts";
+import { doctorCommand } from "./src/cli/doctor.ts";
 import { exportCommand } from "./src/cli/export.ts";
 import { helpText } from "./src/cli/help.ts";
 import { guardCommand } from "./src/cli/guard.ts";
 import { importCommand } from "./src/cli/import.ts";
+import { logCommand } from "./src/cli/log.ts";
 import { migrateCommand } from "./src/cli/migrate.ts";
+import { releaseCommand } from "./src/cli/release.ts";
 import { serve } from "./src/cli/serve.ts";
+import { sessionsCommand } from "./src/cli/sessions.ts";
+import { statusCommand } from "./src/cli/status.ts";
+import { tasksCommand } from "./src/cli/tasks.ts";
 import { validateConfig } from "./src/cli/validate_config.ts";
 import { PACKAGE_NAME, VERSION } from "./src/setup/version.ts";
 import { builtinRegistry } from "./src/storage/builtin.ts";
@@ -23,6 +31,14 @@ const COMMANDS: Record<string, (input: CliInput) => Promise<number>> = {
   export: exportCommand,
   import: importCommand,
   guard: guardCommand,
+  status: statusCommand,
+  sessions: sessionsCommand,
+  tasks: tasksCommand,
+  log: logCommand,
+  release: releaseCommand,
+  doctor: doctorCommand,
+  compact: compactCommand,
+  dashboard: dashboardCommand,
 };
 
 /** Runs the command line with the given arguments; returns the exit code. */
@@ -39,6 +55,19 @@ export async function main(args: string[]): Promise<number> {
         overwrite: { type: "boolean" },
         install: { type: "boolean" },
         "validate-config": { type: "boolean" },
+        json: { type: "boolean" },
+        yes: { type: "boolean" },
+        reason: { type: "string" },
+        follow: { type: "boolean" },
+        session: { type: "string" },
+        kind: { type: "string" },
+        since: { type: "string" },
+        limit: { type: "string" },
+        host: { type: "string" },
+        port: { type: "string" },
+        token: { type: "string" },
+        "project-id": { type: "string" },
+        "min-free-mb": { type: "string" },
         verbose: { type: "boolean" },
         version: { type: "boolean" },
         help: { type: "boolean", short: "h" },

@@ -1,6 +1,6 @@
 /** What every subcommand shares: its inputs, error printing, and opening the storage. */
 import { CoordinatorError, describeError, ERROR_HINTS } from "../core/errors.ts";
-import { redactText } from "../core/redact.ts";
+import { redactSecrets, redactText } from "../core/redact.ts";
 import { openContext, resolveSetup, type RuntimeOptions } from "../setup/runtime.ts";
 import type { StorageAdapter } from "../storage/contract.ts";
 import { PACKAGE_NAME } from "../setup/version.ts";
@@ -14,6 +14,32 @@ export interface CliFlags {
   overwrite?: boolean;
   install?: boolean;
   verbose?: boolean;
+  /** Admin commands: print one JSON document on stdout instead of tables. */
+  json?: boolean;
+  /** release: do not ask for confirmation. */
+  yes?: boolean;
+  /** release: why; goes into the audit log and the handoff. */
+  reason?: string;
+  /** log: keep printing new events as they are appended. */
+  follow?: boolean;
+  /** log: only this instance's events. */
+  session?: string;
+  /** log: only this kind ("store_data"), or a prefix ending in "*" ("admin:*"). */
+  kind?: string;
+  /** log: only events since this ISO time or duration ("10m", "2h", "1d"). */
+  since?: string;
+  /** log, tasks: at most this many rows (the newest log events). */
+  limit?: string;
+  /** dashboard: the address to bind to. */
+  host?: string;
+  /** dashboard: the port. */
+  port?: string;
+  /** dashboard: the token it requires. */
+  token?: string;
+  /** Admin commands: the project id to look at in a shared store, instead of the detected one. */
+  "project-id"?: string;
+  /** doctor: the least free space (MiB) the state directory's file system may have. */
+  "min-free-mb"?: string;
 }
 
 /** What a subcommand runs with. */
@@ -47,6 +73,23 @@ export function reportError(err: unknown, verbose: boolean): number {
   }
   if (verbose) console.error(describeError(err));
   return err instanceof UsageError ? EXIT.usage : EXIT.failed;
+}
+
+/**
+ * The command ran and refused or found a failure (release of an instance
+ * nobody holds, compact on a store without logs): exit code 1, and the
+ * message as the error line.
+ */
+export class CommandFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CommandFailure";
+  }
+}
+
+/** Prints `value` as the one JSON document of stdout (--json), credentials in URLs hidden. */
+export function printJson(value: unknown): void {
+  console.log(JSON.stringify(redactSecrets(value), null, 2));
 }
 
 /** A mistake in the command line: exit code 2. */

@@ -23,7 +23,8 @@ import { git } from "../setup/git.ts";
 import { openContext, resolveSetup } from "../setup/runtime.ts";
 import { type CliInput, EXIT, log, UsageError } from "./_shared.ts";
 
-const BEGIN = "# >>> claude-session-coordinator guard >>>";
+/** The line that opens our block in a pre-commit hook (doctor looks for it). */
+export const BEGIN = "# >>> claude-session-coordinator guard >>>";
 const END = "# <<< claude-session-coordinator guard <<<";
 
 /** The files a commit would change, relative to the worktree's top (renames: both names). */
