@@ -492,7 +492,9 @@ async function runRound(prepared: PreparedRound): Promise<RoundReport> {
   }
   const probeDeadline = Date.now() + 10_000;
   for (const scope of listed) {
-    if (scope === "@project:instances" || scope === "@project:handoffs") continue;
+    // Scopes the server manages itself (leases, handoffs, the audit log, the board).
+    const reserved = ["instances", "handoffs", "audit", "tasks", "messages", "reservations"];
+    if (reserved.some((r) => scope === `@project:${r}`)) continue;
     const res = await verifier.callTool(
       "store_data",
       { scope, key: `probe-${round}`, value: true },
