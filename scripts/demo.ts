@@ -1,7 +1,8 @@
 /**
  * `deno task demo`: two sessions on one project, driven through the real MCP
  * client over stdio, step by step: claiming instances, racing for one claim,
- * seeing each other's work, and a handoff that survives a restart.
+ * seeing each other's work, a handoff that survives a restart, and the work
+ * board (tasks with dependencies, a message, a file reservation).
  *
  * Everything happens in a throwaway git repository that is removed at the end.
  */
@@ -191,12 +192,57 @@ export async function demo(): Promise<void> {
       }`,
     );
 
+    step("The work board: tasks with dependencies; each claim goes to exactly one session");
+    await loser.call("post_task", { task_id: "schema", title: "Design the schema", priority: 1 });
+    await loser.call("post_task", {
+      task_id: "api",
+      title: "Build the API",
+      depends_on: ["schema"],
+    });
+    await loser.call("post_task", { task_id: "docs", title: "Write the docs" });
+    const [c1, c2] = await Promise.all([carol.call("claim_task"), loser.call("claim_task")]);
+    const took = (r: ToolResult) =>
+      ((r.structuredContent?.task ?? {}) as { task_id?: string }).task_id;
+    console.log(`   → ${carol.name} took ${took(c1)}, ${loser.name} took ${took(c2)}; "api" waits`);
+    const schemaHolder = took(c1) === "schema" ? carol : loser;
+    const schemaClaim = took(c1) === "schema" ? c1 : c2;
+    await schemaHolder.call("update_task", {
+      task_id: "schema",
+      status: "done",
+      note: "tables in docs/schema.md",
+      fencing_token: schemaClaim.structuredContent?.fencing_token,
+    });
+    const api = (await loser.call("list_tasks", { task_id: "api" })).structuredContent!;
+    console.log(
+      `   → "schema" is done, so "api" is ${
+        bold(String((api.tasks as { status: string }[])[0].status))
+      } now, without anyone touching it`,
+    );
+
+    step("A message, and a file reservation the other session respects");
+    await carol.call("send_message", {
+      to: String(loser === alice ? a.session_id : b.session_id),
+      subject: "parser",
+      body: "I am on the parser; please stay out of src/parse.ts.",
+    });
+    const inbox = (await loser.call("read_messages")).structuredContent!;
+    console.log(
+      `   → ${loser.name} reads: "${(inbox.messages as { body: string }[])[0]?.body}"`,
+    );
+    await carol.call("reserve_paths", { paths: ["src/parse.ts"], reason: "parser fix" });
+    const refused = await loser.call("reserve_paths", { paths: ["src/**"] });
+    console.log(
+      `   → ${loser.name} is told ${
+        refused.content[0].text.split(":")[0]
+      } and edits elsewhere (a git pre-commit guard enforces it: main.ts guard --install)`,
+    );
+
     step("Everyone signs off");
     for (const s of sessions) await s.call("sign_off", { summary: "demo done" });
     console.log(
       `\n${
         green("demo finished")
-      }: instances, claims, shared progress and a handoff across a restart.`,
+      }: instances, claims, shared progress, a handoff across a restart, and the board.`,
     );
   } finally {
     for (const s of sessions) await s.close().catch(() => {});

@@ -14,5 +14,9 @@ Deno.test("the demo runs: instances, one winner per claim, shared progress, hand
   assert.match(text, /sees claude_\d on .*: issue issue-7, status writing the fix, 1 open todos/);
   assert.match(text, /claude_\d resumes: "Reproduced issue-7/);
   assert.match(text, /recorded by the server: branch main, commit [0-9a-f]{12}/);
+  assert.match(text, /took (schema|docs), session [AB] took (schema|docs); "api" waits/);
+  assert.match(text, /"schema" is done, so "api" is ready now/);
+  assert.match(text, /reads: "I am on the parser/);
+  assert.match(text, /is told PATHS_RESERVED/);
   assert.match(text, /demo finished/);
 });
