@@ -1,9 +1,11 @@
 /**
  * Services an adapter row may need ("needs" in bench/adapters.json), started
- * on a free loopback port for the row and stopped after it. Only
- * "redis-server" is known; a row needing anything else is skipped.
+ * on a free loopback port for the row and stopped after it: "redis-server",
+ * and "postgres" (a fresh cluster in a temp directory, through the test
+ * harness, flushing every commit); a row needing anything else is skipped.
  */
 import { sleep } from "./_setup.ts";
+import { postgresAvailable, startPostgresServer } from "../tests/_postgres_server.ts";
 
 /** A running service. */
 export interface Service {
@@ -20,6 +22,7 @@ export async function startService(
   args: string[],
   dir: string,
 ): Promise<Service | { skip: string }> {
+  if (need === "postgres") return await startPostgres();
   if (need !== "redis-server") return { skip: `unknown service "${need}" in "needs"` };
   if (!(await canRun("redis-server", ["--version"]))) {
     return { skip: "redis-server is not installed (apt-get install redis-server)" };
@@ -106,4 +109,18 @@ async function redisPing(port: number): Promise<boolean> {
   } finally {
     conn?.close();
   }
+}
+
+/** A PostgreSQL cluster for a row: ${PORT} and ${PG_URL} for its config. */
+async function startPostgres(): Promise<Service | { skip: string }> {
+  if (!postgresAvailable()) {
+    return { skip: "PostgreSQL is not installed (apt-get install postgresql)" };
+  }
+  const server = await startPostgresServer({ durable: true });
+  return {
+    name: "postgres",
+    port: server.port,
+    vars: { PORT: String(server.port), PG_URL: server.url() },
+    stop: () => server.stop(),
+  };
 }
