@@ -109,6 +109,12 @@ export interface LogState {
    * checks once this time has passed (see file.ts).
    */
   nextExpiryMs: number | null;
+  /**
+   * The key names in sorted order, kept while no key comes or goes (a write
+   * to an existing key keeps it), so a listing by prefix and limit is a
+   * binary search rather than a sort of every key; null when stale.
+   */
+  sorted: string[] | null;
 }
 
 /** A write of one key. */
@@ -169,6 +175,7 @@ export function newLogState(): LogState {
     lines: 0,
     liveBytes: 0,
     nextExpiryMs: null,
+    sorted: null,
   };
 }
 
@@ -259,7 +266,9 @@ function applyOne(state: LogState, record: SetRecord | DelRecord, lineBytes: num
 }
 
 function setKey(state: LogState, key: string, stored: StoredKey): void {
-  dropKey(state, key);
+  const old = state.keys.get(key);
+  if (old === undefined) state.sorted = null; // a new name: the sorted names are stale
+  else state.liveBytes -= old.lineBytes;
   state.keys.set(key, stored);
   state.liveBytes += stored.lineBytes;
   const exp = stored.expiresMs;
@@ -274,6 +283,13 @@ function dropKey(state: LogState, key: string): void {
   if (old === undefined) return;
   state.keys.delete(key);
   state.liveBytes -= old.lineBytes;
+  state.sorted = null;
+}
+
+/** The key names of a state in sorted order (kept until a name comes or goes). */
+export function sortedKeys(state: LogState): string[] {
+  state.sorted ??= [...state.keys.keys()].sort(compareStrings);
+  return state.sorted;
 }
 
 /**

@@ -9,7 +9,7 @@ import type { FileContext } from "./_context.ts";
 import { ioUnavailable } from "./_errors.ts";
 import { readAtSync } from "./_io.ts";
 import { compareStrings } from "../values.ts";
-import { type LogState, type StoredKey, valueOf } from "./_log.ts";
+import { type LogState, sortedKeys, type StoredKey, valueOf } from "./_log.ts";
 import { openStateFile } from "./_safe_file.ts";
 import { type LegacyScope, parseLegacyFile } from "./_v1.ts";
 
@@ -66,7 +66,9 @@ export function readScope(ctx: FileContext, scope: Scope): Map<string, StoredKey
 
 /**
  * The live keys of a scope that start with `prefix`, sorted, at most `limit`
- * of them, with what is stored for each.
+ * of them, with what is stored for each. From a log, the names are already
+ * sorted (sortedKeys): a binary search finds the prefix, so the cost is that
+ * of the keys returned, not of the scope.
  */
 export function liveKeys(
   ctx: FileContext,
@@ -74,15 +76,32 @@ export function liveKeys(
   prefix: string,
   limit: number,
 ): [string, StoredKey][] {
-  const keys = readScope(ctx, scope);
-  if (keys === null || limit === 0) return [];
+  if (limit === 0) return [];
+  const f = ctx.files(scope);
+  const log = readLog(ctx, f.logPath, f.log, scope);
+  const keys = log?.keys ?? readScope(ctx, scope);
+  if (keys === null) return [];
+  const names = log !== null ? sortedKeys(log) : [...keys.keys()].sort(compareStrings);
   const nowMs = ctx.now();
   const out: [string, StoredKey][] = [];
-  for (const entry of keys) {
-    if (entry[0].startsWith(prefix) && isLive(entry[1], nowMs)) out.push(entry);
+  for (let i = lowerBound(names, prefix); i < names.length && out.length < limit; i++) {
+    const name = names[i];
+    if (!name.startsWith(prefix)) break;
+    const stored = keys.get(name);
+    if (stored !== undefined && isLive(stored, nowMs)) out.push([name, stored]);
   }
-  out.sort((a, b) => compareStrings(a[0], b[0]));
-  return out.length > limit ? out.slice(0, limit) : out;
+  return out;
+}
+
+/** The first index of `sorted` whose name is not below `name`. */
+function lowerBound(sorted: string[], name: string): number {
+  let lo = 0, hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareStrings(sorted[mid], name) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** True when a key has not expired at `nowMs`. */
