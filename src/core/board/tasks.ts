@@ -822,11 +822,48 @@ const STATUS_ORDER: Record<TaskStatus, number> = {
   done: 4,
 };
 
+/**
+ * The ready tasks, in claim order, from the ready index: the cost is that of
+ * the tasks returned, not of the board (a board of 10,000 tasks is not read
+ * whole to show the first 100 ready ones). Counts are left out: they would
+ * need the whole board.
+ */
+async function listReady(
+  ctx: SessionContext,
+  limit: number,
+  label: string | undefined,
+): Promise<{ tasks: TaskView[]; more: boolean }> {
+  const scope = scopeOf(ctx);
+  const leases = await readLeases(ctx);
+  const out: TaskView[] = [];
+  let window = Math.min(limit + 1, 1000);
+  for (;;) {
+    const index = await ctx.storage.listEntries(scope, { prefix: R, limit: window });
+    out.length = 0;
+    let more = false;
+    for (const { entry } of index) {
+      if (entry.heldBy !== null && holderAlive(leases, entry.heldBy)) continue;
+      const v = isPlainObject(entry.value) ? entry.value : {};
+      if (label !== undefined && !(Array.isArray(v.labels) && v.labels.includes(label))) continue;
+      if (typeof v.task_id !== "string") continue;
+      if (out.length === limit) {
+        more = true;
+        break;
+      }
+      const rec = await ctx.storage.retrieve(scope, T + v.task_id);
+      if (rec) out.push(view(asTask(T + v.task_id, rec.value), "ready", false));
+    }
+    // Enough found, or the index has no more: done; else look further.
+    if (more || index.length < window) return { tasks: [...out], more };
+    window *= 4;
+  }
+}
+
 /** Lists tasks (list_tasks); with task_id, the whole task and its history. */
 export async function listTasks(
   ctx: SessionContext,
   args: ListTasksArgs,
-): Promise<{ tasks: TaskView[]; counts: TaskCounts; more: boolean }> {
+): Promise<{ tasks: TaskView[]; counts?: TaskCounts; more: boolean }> {
   if (args.taskId !== undefined) {
     const id = validateTaskId(args.taskId);
     const entry = await ctx.storage.retrieve(scopeOf(ctx), T + id);
@@ -840,6 +877,9 @@ export async function listTasks(
     return { tasks: [view(rec, status, true, waiting)], counts: board, more: false };
   }
   const limit = args.limit ?? 100;
+  if (args.status === "ready" && args.owner === undefined) {
+    return await listReady(ctx, limit, args.label);
+  }
   const { tasks, counts } = await readBoard(ctx);
   const picked = tasks
     .filter((t) => args.status === undefined || t.status === args.status)
