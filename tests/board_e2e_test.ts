@@ -23,6 +23,11 @@ import {
   withProject,
 } from "./_stdio_harness.ts";
 import { skipRedisTests, startRedisServer } from "./_redis_server.ts";
+import { freshSchema, lazyPostgresServer, skipPostgresTests } from "./_postgres_server.ts";
+
+const skipPostgres = skipPostgresTests();
+const postgres = lazyPostgresServer();
+if (!skipPostgres) Deno.test.afterAll(() => postgres.stop());
 
 const LEASE_S = 5;
 /** How late after a crash its task may be claimed again: one lease TTL plus a margin. */
@@ -217,6 +222,36 @@ Deno.test({
     } finally {
       await redis.stop();
     }
+  },
+});
+
+Deno.test({
+  name: "board on PostgreSQL: the same backlog across two machine ids",
+  ignore: skipPostgres,
+  fn: async () => {
+    const pg = await postgres.get();
+    const schema = freshSchema();
+    await withProject(async (project) => {
+      const configs = ["laptop", "desktop"].map((machine) => {
+        const file = join(project.base, `${machine}.json`);
+        Deno.writeTextFileSync(
+          file,
+          JSON.stringify({
+            storage: { adapter: "postgres", config: { url: pg.url(), schema } },
+            session: { lease_ttl_seconds: LEASE_S, machine_id: machine },
+          }),
+        );
+        return file;
+      });
+      const flags = [
+        ...startTaskFlags(),
+        `--allow-net=127.0.0.1:${pg.port}`,
+        "--ignore-env=PGBINARY,PGREPLICATION",
+      ];
+      await runBacklog((i) =>
+        connectServer(project, { flags, args: ["--config", configs[i % 2]] })
+      );
+    }, { config: null });
   },
 });
 
