@@ -30,9 +30,10 @@ export function flagsFor(backend: Backend, extra: string[] = []): string[] {
 }
 
 /**
- * A project on the backend (lease TTL 5 s). A project's own config may
- * select Redis only when the user trusts the project, so the user config
- * in its HOME does.
+ * A project on the backend. A project's own config may select Redis only
+ * when the user trusts the project, so the user config in its HOME does.
+ * The lease TTL is 60 s: renewals come every 20 s, so "renewals late"
+ * (under a third left) cannot come from a loaded test machine.
  */
 export async function createAdminProject(
   backend: Backend,
@@ -42,7 +43,7 @@ export async function createAdminProject(
     ? { storage: { adapter: "redis", config: { url: backend.url, prefix: backend.prefix } } }
     : {};
   const project = await createProject({
-    config: { session: { lease_ttl_seconds: 5 }, ...storage, ...config },
+    config: { session: { lease_ttl_seconds: 60 }, ...storage, ...config },
   });
   const userConfig = join(project.home, ".config", "claude-session-coordinator");
   await Deno.mkdir(userConfig, { recursive: true });

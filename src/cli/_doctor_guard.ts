@@ -19,8 +19,19 @@ export async function checkGuard(root: string): Promise<CheckResult[]> {
   }
   const worktrees = parseWorktrees(listing);
   const results: CheckResult[] = [];
+  // Worktrees usually share one hook (the common hooks directory): one finding per hook file.
+  const byHook = new Map<string, string[]>();
   for (const tree of worktrees) {
-    const problem = await guardProblem(tree);
+    const hooks = await git(["rev-parse", "--git-path", "hooks"], tree);
+    if (hooks === null) {
+      results.push(finding("guard", "warning", `${tree}: git cannot tell its hooks directory`));
+      continue;
+    }
+    const hook = join(isAbsolute(hooks) ? hooks : resolve(tree, hooks), "pre-commit");
+    byHook.set(hook, [...byHook.get(hook) ?? [], tree]);
+  }
+  for (const [hook, trees] of byHook) {
+    const problem = await guardProblem(hook, trees);
     if (problem !== null) results.push(problem);
   }
   if (results.length === 0) {
@@ -43,14 +54,12 @@ function parseWorktrees(listing: string): string[] {
   });
 }
 
-/** What is wrong with the guard in one worktree, or null. */
-async function guardProblem(tree: string): Promise<CheckResult | null> {
-  const install = `run \`${PACKAGE_NAME} guard --install\` in ${tree}`;
-  const hooks = await git(["rev-parse", "--git-path", "hooks"], tree);
-  if (hooks === null) {
-    return finding("guard", "warning", `${tree}: git cannot tell its hooks directory`);
-  }
-  const hook = join(isAbsolute(hooks) ? hooks : resolve(tree, hooks), "pre-commit");
+/** What is wrong with the hook `hook`, used by the worktrees `trees`, or null. */
+async function guardProblem(hook: string, trees: string[]): Promise<CheckResult | null> {
+  const tree = trees.join(", ");
+  const install = `run \`${PACKAGE_NAME} guard --install\` in ${trees[0]}${
+    trees.length > 1 ? " (one install serves all of them)" : ""
+  }`;
   let text: string;
   let info: Deno.FileInfo;
   try {
@@ -62,7 +71,9 @@ async function guardProblem(tree: string): Promise<CheckResult | null> {
     return finding(
       "guard",
       "problem",
-      `${tree}: no pre-commit hook (git looks in ${hook}), so its commits are not checked against reservations`,
+      `${tree}: no pre-commit hook (git looks in ${hook}), so ${
+        trees.length > 1 ? "their" : "its"
+      } commits are not checked against reservations`,
       install,
     );
   }
@@ -70,7 +81,7 @@ async function guardProblem(tree: string): Promise<CheckResult | null> {
     return finding(
       "guard",
       "problem",
-      `${tree}: its pre-commit hook ${hook} does not run the guard`,
+      `${tree}: the pre-commit hook ${hook} does not run the guard`,
       `${install} (the existing hook is kept)`,
     );
   }

@@ -33,8 +33,8 @@ export async function statusCommand(input: CliInput): Promise<number> {
       return EXIT.failed;
     }
     if (input.flags.json) {
-      const { instances: _all, ...rest } = overview;
-      printJson({ ...rest, sessions: active(overview) });
+      const { instances: _all, project, machine, at, storage, ...rest } = overview;
+      printJson({ project, machine, at, storage, sessions: active(overview), ...rest });
     } else {
       console.log(renderStatus(overview, admin.ctx.storage.now()));
     }

@@ -53,7 +53,10 @@ export async function tasksCommand(input: CliInput): Promise<number> {
       return EXIT.ok;
     }
     console.log(`${admin.setup.project}: ${countsLine(counts)}`);
-    if (rows.length === 0) return EXIT.ok;
+    if (rows.length === 0) {
+      if (wanted !== undefined) console.log(`No ${wanted} tasks.`);
+      return EXIT.ok;
+    }
     const nowMs = admin.ctx.storage.now();
     console.log();
     console.log(table(
