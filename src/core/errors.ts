@@ -48,9 +48,12 @@ export const ERROR_HINTS: Readonly<Record<ErrorCode, string>> = {
 
 /** An error a user can meet: a stable code, one clear sentence, optional details. */
 export class CoordinatorError extends Error {
+  /** The stable code clients and docs match on. */
   readonly code: ErrorCode;
+  /** What a program can read about the failure (the key, the versions, the holder). */
   readonly details: Readonly<Record<string, unknown>>;
 
+  /** An error with a code, a sentence a person can act on, and optional details. */
   constructor(
     code: ErrorCode,
     message: string,

@@ -53,9 +53,13 @@
  */
 import type { JsonValue } from "../core/json.ts";
 
+export type { JsonValue };
+
 /** A stored value with its bookkeeping. */
 export interface Entry {
+  /** The stored JSON value (a private copy). */
   value: JsonValue;
+  /** The version of the last write: greater than any before it in the scope. */
   version: number;
   /** ISO-8601 time of the last write. */
   updatedAt: string;
@@ -73,9 +77,13 @@ export interface Entry {
  * whose top-level field `field` is the string `equals`.
  */
 export interface Guard {
+  /** The guard key's full scope. */
   scope: string;
+  /** The guard key. */
   key: string;
+  /** A top-level field of the guard key's JSON object value. */
   field: string;
+  /** What that field must equal (a string). */
   equals: string;
 }
 
@@ -95,8 +103,11 @@ export interface StoreOptions {
 
 /** What a successful write reports. */
 export interface StoreResult {
+  /** The version the write got. */
   version: number;
+  /** ISO-8601 time of the write. */
   updatedAt: string;
+  /** ISO-8601 expiry, or null when the key never expires. */
   expiresAt: string | null;
 }
 
@@ -158,7 +169,9 @@ export const MAX_BATCH_OPS = 500;
 
 /** An exported key, for migration and backup. */
 export interface ExportedKey {
+  /** The key's name. */
   key: string;
+  /** What is stored under it. */
   entry: Entry;
 }
 
@@ -216,6 +229,7 @@ export interface AdapterLimits {
 export interface AdapterContext {
   /** Where relative paths resolve: the project root. */
   projectRoot: string;
+  /** The limits every adapter enforces. */
   limits: AdapterLimits;
   /** Where an adapter reports what the user should know (outages, recovery); stderr in the server. */
   log?: (line: string) => void;

@@ -16,6 +16,8 @@ import {
   type ErrorCode,
   isCoordinatorError,
 } from "../../core/errors.ts";
+
+export type { CoordinatorError, ErrorCode };
 import type { JsonValue } from "../../core/json.ts";
 import {
   type AdapterLimits,
@@ -32,6 +34,7 @@ import { isGuardFailure, MAX_TTL_SECONDS } from "../values.ts";
 
 /** What MakeAdapter gives a contract test. */
 export interface AdapterUnderTest {
+  /** The adapter under test, on a fresh, empty backend. */
   adapter: StorageAdapter;
   /**
    * Opens another handle on the same backend, as another process (or
