@@ -374,6 +374,15 @@ Deno.test("admin cli: compact while two processes increment the scope it compact
       }
       const audit = await adminJson<LogJson>(project, backend, ["log", "--kind", "admin:compact"]);
       assert.equal(audit.events.length, compactions.length, "each compact is in the audit log");
+      // A log that cannot be read: the others are compacted, it is named, exit 1.
+      await Deno.writeTextFile(join(stateDir, "m~p~bad.jsonl"), "not a header\n");
+      const human = await admin(project, backend, ["compact"]);
+      assert.equal(human.code, 1, human.stderr);
+      assert.match(
+        human.stdout,
+        /^\d+ logs? compacted \(.* → .*\), \d+ already compact, in .*session-state$/m,
+      );
+      assert.match(human.stderr, /compact: m~p~bad\.jsonl: CORRUPT_STATE: /);
     } finally {
       clearTimeout(timer);
       for (const c of children) kill(c);
