@@ -29,7 +29,8 @@ Usage:
                                    (shared by every worktree; an existing hook is kept)
   ${PACKAGE_NAME} --version | --help
 
-See what your sessions are doing (no session needed; tables, or one JSON document with --json):
+See what your sessions are doing (no session needed; the config is found as for serving, and
+--config and --project-id apply; tables, or one JSON document with --json):
   ${PACKAGE_NAME} status [--json]
                                    the project at a glance: live sessions (worktree, branch,
                                    current task, last seen, lease left, unread messages), tasks
@@ -39,7 +40,8 @@ See what your sessions are doing (no session needed; tables, or one JSON documen
   ${PACKAGE_NAME} tasks [STATUS] [--limit N] [--json]
                                    the work board; STATUS is ready, blocked, in_progress, done
                                    or failed
-  ${PACKAGE_NAME} log [--session ID] [--kind KIND] [--since TIME] [--limit N] [--follow] [--json]
+  ${PACKAGE_NAME} log [--session ID] [--kind KIND] [--since TIME] [--limit N]
+      [--follow] [--json]
                                    the audit log, oldest first (the newest 100 unless --limit or
                                    --since); --follow keeps printing new events until Ctrl-C
                                    (with --json: one JSON object per line)
