@@ -64,12 +64,14 @@ async function releaseHeldByAProcess(backend: Backend) {
         released: string;
         reason: string;
         was: { pid: number; grant_id?: string };
-        handoff: { summary: string };
+        handoff: { summary: string; released: { reason: string; grant_id?: string } };
       }>(project, backend, ["release", "claude_1", "--reason", REASON, "--yes"]);
       assert.equal(released.released, "claude_1");
       assert.equal(released.reason, REASON);
       assert.equal(released.was.pid, held.pid);
       assert.equal(released.was.grant_id, undefined, "the grant is not printed");
+      assert.equal(released.handoff.released.grant_id, undefined);
+      assert.equal(released.handoff.released.reason, REASON);
 
       // The instance is free at once, its task ready again.
       const after = await adminJson<SessionsJson>(project, backend, ["sessions"]);

@@ -79,9 +79,12 @@ export async function releaseCommand(input: CliInput): Promise<number> {
           : `${id} changed hands meanwhile (now pid ${now.pid} on ${now.machine}, since ${now.since}): nothing was released. Run release again to end that session.`,
       );
     }
+    // Grants are fencing tokens: nothing a person needs to see.
     const { grant_id: _grant, ...was } = outcome.lease;
     if (input.flags.json) {
-      printJson({ released: id, project: setup.project, reason, was, handoff: outcome.handoff });
+      const { grant_id: _released, ...note } = outcome.handoff.released!;
+      const handoff = { ...outcome.handoff, released: note };
+      printJson({ released: id, project: setup.project, reason, was, handoff });
     } else {
       console.log(
         `Released ${id} (was pid ${was.pid} on ${cell(was.machine)}, worktree ${
