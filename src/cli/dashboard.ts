@@ -42,6 +42,25 @@ function pickToken(
   return token;
 }
 
+/**
+ * $CLAUDE_SESSION_COORDINATOR_TOKEN, or undefined when unset or when this
+ * process may not read it (a build whose --allow-env does not list it):
+ * then a warning says so, since the user may think a token is set.
+ */
+function envToken(env: (name: string) => string | undefined): string | undefined {
+  try {
+    return env(TOKEN_ENV);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied)) {
+      throw err;
+    }
+    log(
+      `warning: cannot read $${TOKEN_ENV} (no --allow-env=${TOKEN_ENV}); pass --token or set dashboard.token to require a token`,
+    );
+    return undefined;
+  }
+}
+
 function machineName(): string | null {
   try {
     return Deno.hostname();
@@ -83,7 +102,9 @@ export async function dashboardCommand(input: CliInput): Promise<number> {
   const setup = await resolveSetup(options);
   const config = setup.loaded.config.dashboard;
   const host = flags.host ?? config.host;
-  const token = pickToken(flags.token, options.env(TOKEN_ENV), config.token);
+  // The environment is read only when --token is absent: no warning for an unreadable variable then.
+  const fromEnv = flags.token === undefined ? envToken(options.env) : undefined;
+  const token = pickToken(flags.token, fromEnv, config.token);
   try {
     if (flags.host === undefined && !isLoopback(host) && setup.trust === "project") {
       // A project's own config arrives with `git clone`: it must not be able
