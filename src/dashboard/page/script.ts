@@ -267,7 +267,7 @@ export const PAGE_SCRIPT = String.raw`"use strict";
   }
   function sessionCard(x, ttl) {
     const task = x.tasks[0];
-    return h("article", { class: "session", "data-session": x.session_id },
+    return h("article", { class: "session", "data-session": x.session_id, "data-machine": x.machine },
       h("div", { class: "s-top" },
         h("span", { class: "s-id", text: x.session_id }),
         h("span", { class: "s-branch", title: x.branch ? "branch " + x.branch : "detached HEAD" },
