@@ -145,6 +145,7 @@ Deno.test({ name: "redis: key layout, real expiry and lazy cleanup", ignore }, a
         "lay:i:team:a",
         "lay:k:team:a\u0000brief",
         "lay:k:team:a\u0000forever",
+        "lay:l:team:a",
         "lay:m:team:a",
         "lay:scopes",
       ]);
@@ -172,20 +173,29 @@ Deno.test({ name: "redis: key layout, real expiry and lazy cleanup", ignore }, a
       assert.equal(ttl.version, forever.version + 1);
       assert.equal(await raw.send("HGET", "lay:m:team:a", "seq"), String(ttl.version));
       assert.equal(await raw.send("ZSCORE", "lay:i:team:a", "forever"), "inf");
+      // The lexicographic index: UTF-16 code units in hex, NUL, the key; all scores 0.
+      assert.deepEqual(await raw.send("ZRANGE", "lay:l:team:a", "0", "-1", "WITHSCORES"), [
+        "00620072006900650066\u0000brief",
+        "0",
+        "0066006f00720065007600650072\u0000forever",
+        "0",
+      ]);
 
       await new Promise((r) => setTimeout(r, 450));
       assert.equal(await raw.send("EXISTS", "lay:k:team:a\u0000brief"), 0, "Redis expired it");
       assert.deepEqual(await adapter.listKeys("team:a"), ["forever"]);
       assert.equal(await raw.send("ZSCORE", "lay:i:team:a", "brief"), null, "index purged");
+      assert.equal(await raw.send("ZCARD", "lay:l:team:a"), 1, "so is the lexicographic index");
 
       // An emptied scope leaves the scope set lazily, but keeps its counter.
       await adapter.delete("team:a", "forever");
       assert.deepEqual(await raw.send("SMEMBERS", "lay:scopes"), []);
-      assert.equal(await raw.send("EXISTS", "lay:i:team:a"), 0);
+      assert.equal(await raw.send("EXISTS", "lay:i:team:a", "lay:l:team:a"), 0);
       assert.equal(await raw.send("HGET", "lay:m:team:a", "seq"), String(ttl.version));
       // So does a deleted scope: versions never go backwards.
       await adapter.store("team:a", "again", 1);
       assert.equal(await adapter.deleteScope("team:a"), true);
+      assert.equal(await raw.send("EXISTS", "lay:i:team:a", "lay:l:team:a"), 0);
       assert.equal(await raw.send("HGET", "lay:m:team:a", "seq"), String(ttl.version + 1));
 
       // A scope whose keys all expired is dropped from the set by listScopes.
@@ -839,8 +849,8 @@ Deno.test({
     const adapter = await createRedisAdapter({ url: server.url, prefix: "lim:", limits: LIMITS });
     try {
       // U+E000..U+FFFF sort after supplementary characters by UTF-8 bytes but
-      // before them in UTF-16, JavaScript's order; the script applies a limit
-      // before the adapter sorts, so it must agree.
+      // before them in UTF-16, JavaScript's order; the script sorts and
+      // applies the limit (by the lexicographic index), so it must agree.
       const keys = [
         "\uE000",
         "\uFFFD",

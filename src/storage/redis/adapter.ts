@@ -74,6 +74,7 @@ import { createChangeFeed } from "./_feed.ts";
 import { hostPort, parseRedisUrl } from "./_url.ts";
 import {
   DELETE_SCOPE,
+  lexHex,
   LIST,
   LIVE_SCOPES,
   type LuaScript,
@@ -166,6 +167,7 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
   const valueKey = (scope: string, key: string) => `${prefix}k:${scope}\u0000${key}`;
   const valuePrefix = (scope: string) => `${prefix}k:${scope}\u0000`;
   const indexKey = (scope: string) => `${prefix}i:${scope}`;
+  const lexKey = (scope: string) => `${prefix}l:${scope}`;
   const metaKey = (scope: string) => `${prefix}m:${scope}`;
 
   // Connection state lives in this closure. `client` is replaced when a
@@ -391,7 +393,7 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
   ): Promise<BatchResult[]> {
     const nowMs = now();
     const updatedAt = new Date(nowMs).toISOString();
-    const keys = [indexKey(scope), metaKey(scope), scopesKey];
+    const keys = [indexKey(scope), lexKey(scope), metaKey(scope), scopesKey];
     if (guard !== undefined) keys.push(valueKey(guard.scope, guard.key));
     const args: (string | number)[] = [
       nowMs,
@@ -436,20 +438,21 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
     });
   }
 
-  /** The LIST script's arguments for a scope and validated list options. */
-  function listArgs(scope: string, full: boolean, options: ListOptions | undefined) {
+  /**
+   * Runs the LIST script: the live keys of a scope that start with the
+   * options' prefix, in JavaScript's order, at most `limit` (the script
+   * sorts and limits; see LIST in scripts.ts).
+   */
+  function list<T>(scope: string, full: boolean, options: ListOptions | undefined): Promise<T[]> {
     const { prefix: keyPrefix, limit } = checkListOptions(options);
-    return {
-      limit,
-      args: [
-        now(),
-        valuePrefix(scope),
-        scope,
-        full ? "1" : "0",
-        keyPrefix,
-        limit === Infinity ? "" : limit,
-      ],
-    };
+    return evalScript<T[]>(LIST, [indexKey(scope), lexKey(scope), scopesKey], [
+      now(),
+      valuePrefix(scope),
+      scope,
+      full ? "1" : "0",
+      lexHex(keyPrefix),
+      limit === Infinity ? "" : limit,
+    ]);
   }
 
   /**
@@ -458,7 +461,7 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
    * command inside the scripts and on the change channel through the ACL.
    */
   async function probe(c: RedisConnection): Promise<void> {
-    const keys = [valueKey("", ""), indexKey(""), metaKey(""), scopesKey];
+    const keys = [valueKey("", ""), indexKey(""), lexKey(""), metaKey(""), scopesKey];
     const tail = [String(keys.length), ...keys, channel];
     // EVAL first, even when the server knows the script: a user without +eval
     // would otherwise pass until the next restart flushes the script cache.
@@ -615,19 +618,12 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
 
     async listKeys(scope, options?: ListOptions): Promise<string[]> {
       const s = validateScope(scope);
-      const { args, limit } = listArgs(s, false, options);
-      const keys = await evalScript<string[]>(LIST, [indexKey(s), scopesKey], args);
-      return keys.map(String).sort(compareStrings).slice(0, limit);
+      return (await list<string>(s, false, options)).map(String);
     },
 
     async listEntries(scope, options?: ListOptions): Promise<ExportedKey[]> {
       const s = validateScope(scope);
-      const { args, limit } = listArgs(s, true, options);
-      const flat = await evalScript<(string | number | null)[]>(
-        LIST,
-        [indexKey(s), scopesKey],
-        args,
-      );
+      const flat = await list<string | number | null>(s, true, options);
       const out: ExportedKey[] = [];
       for (let i = 0; i < flat.length; i += 7) {
         const key = String(flat[i]);
@@ -647,7 +643,7 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
           }),
         });
       }
-      return out.sort((a, b) => compareStrings(a.key, b.key)).slice(0, limit);
+      return out;
     },
 
     async listScopes(pattern?: string): Promise<string[]> {
@@ -683,7 +679,7 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
       const nowMs = now();
       const written = await evalScript<number>(
         RESTORE,
-        [valueKey(s, key), indexKey(s), metaKey(s), scopesKey],
+        [valueKey(s, key), indexKey(s), lexKey(s), metaKey(s), scopesKey],
         [
           key,
           s,
@@ -705,7 +701,7 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
     async deleteScope(scope, options: DeleteScopeOptions = {}): Promise<boolean> {
       const s = validateScope(scope);
       const guard = checkGuard(options.guard);
-      const keys = [indexKey(s), scopesKey];
+      const keys = [indexKey(s), lexKey(s), scopesKey];
       if (guard !== undefined) keys.push(valueKey(guard.scope, guard.key));
       const [tag, live] = await evalScript<[number, number]>(
         DELETE_SCOPE,
