@@ -1,8 +1,10 @@
 /**
  * The examples and the README stay true to the code: every example config
- * passes `--validate-config` through the real CLI, every client config has the
- * shape its client expects and exactly the `start` task's narrow permissions,
- * and the README names every tool, error code and config key.
+ * passes `--validate-config` through the real CLI (the Redis and PostgreSQL
+ * ones against a throwaway server), every client config has the shape its
+ * client expects and exactly the `start` task's narrow permissions, the
+ * README names every tool, error code, config key and resource, and
+ * docs/API.md documents every tool, error code and resource.
  */
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
@@ -11,9 +13,11 @@ import meta from "../deno.json" with { type: "json" };
 import { describeConfigKeys } from "../src/setup/config.ts";
 import { ERROR_HINTS } from "../src/core/errors.ts";
 import { TOOL_NAMES } from "../src/mcp/tools/mod.ts";
+import { RESOURCE_TEMPLATES } from "../src/mcp/resources.ts";
 import { builtinRegistry } from "../src/storage/builtin.ts";
 import { run, type RunResult } from "./_git_fixture.ts";
 import { redisAvailable, startRedisServer } from "./_redis_server.ts";
+import { skipPostgresTests, startPostgresServer } from "./_postgres_server.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MAIN = join(ROOT, "main.ts");
@@ -95,7 +99,8 @@ Deno.test("examples/config.example.json sets every key that has a default, to it
 
 for (const file of await jsonFiles(EXAMPLES)) {
   const name = basename(file);
-  if (name === "config.redis.example.json") continue; // its own test below
+  // The network stores have their own tests below.
+  if (name === "config.redis.example.json" || name === "config.postgres.example.json") continue;
   Deno.test(`examples/${name} passes --validate-config`, async () => {
     await withGitRepo(async (repo) => {
       const report = expectValid(await validateConfigCli(file, repo), name);
@@ -141,6 +146,36 @@ Deno.test({
         await server.stop();
       }
     });
+  },
+});
+
+const POSTGRES_EXAMPLE = join(EXAMPLES, "config.postgres.example.json");
+const postgresRegistered = builtinRegistry().has("postgres");
+const skipPostgres = !postgresRegistered || skipPostgresTests();
+
+Deno.test({
+  name: skipPostgres
+    ? "examples/config.postgres.example.json passes --validate-config (SKIPPED: no PostgreSQL)"
+    : "examples/config.postgres.example.json passes --validate-config",
+  ignore: skipPostgres,
+  async fn() {
+    const example = JSON.parse(await Deno.readTextFile(POSTGRES_EXAMPLE));
+    const server = await startPostgresServer();
+    try {
+      await withGitRepo(async (repo) => {
+        // The example's settings except the URL, which names the throwaway server.
+        const copy = join(repo, "config.postgres.json");
+        example.storage.config.url = server.url();
+        await Deno.writeTextFile(copy, JSON.stringify(example));
+        const report = expectValid(await validateConfigCli(copy, repo), POSTGRES_EXAMPLE);
+        assert.equal(report.storage, "reachable");
+        assert.equal(report.config.storage.adapter, "postgres");
+        assert.equal(report.config.storage.config.schema, "csc");
+        assert.ok(!JSON.stringify(report).includes(server.password), "the password is not shown");
+      });
+    } finally {
+      await server.stop();
+    }
   },
 });
 
@@ -232,24 +267,65 @@ for (const file of clientFiles) {
 // ---------------------------------------------------------------------------
 // The README and the API reference name everything a user can meet.
 
-Deno.test("README names every tool, error code and config key, and the npx commands", async () => {
+/** The resources a client can read: the fixed ones and the templates. */
+const RESOURCE_URIS = [
+  "session://context",
+  "session://tasks",
+  "session://inbox",
+  ...RESOURCE_TEMPLATES.map((t) => t.uriTemplate),
+];
+
+Deno.test("README names every tool, error code, config key and resource, and the npx commands", async () => {
   const readme = await Deno.readTextFile(join(ROOT, "README.md"));
-  for (const tool of TOOL_NAMES) assert.ok(readme.includes(tool), `README mentions ${tool}`);
+  for (const tool of TOOL_NAMES) {
+    assert.ok(readme.includes(`\`${tool}\``), `README mentions ${tool}`);
+  }
   for (const code of ERROR_CODES) assert.ok(readme.includes(code), `README mentions ${code}`);
   for (const { key } of describeConfigKeys()) {
-    assert.ok(readme.includes(key), `README mentions config key ${key}`);
+    assert.ok(readme.includes(`\`${key}\``), `README mentions config key ${key}`);
   }
+  for (const uri of RESOURCE_URIS) assert.ok(readme.includes(uri), `README mentions ${uri}`);
   for (const command of ["npx -y deno@2.9.6 task start", "npx -y deno@2.9.6 task test"]) {
     assert.ok(readme.includes(command), `README contains ${command}`);
   }
   for (const flag of START_FLAGS) assert.ok(readme.includes(flag), `README explains ${flag}`);
+  for (const adapter of builtinRegistry().names()) {
+    assert.ok(readme.includes(`\`${adapter}\``), `README mentions the ${adapter} adapter`);
+  }
 });
 
-Deno.test("docs/API.md documents every tool and every error code", async () => {
+Deno.test("README keeps the two start commands on its first screen", async () => {
+  const firstScreen = (await Deno.readTextFile(join(ROOT, "README.md"))).split("\n").slice(0, 40)
+    .join("\n");
+  for (const command of ["npx -y deno@2.9.6 task start", "npx -y deno@2.9.6 task test"]) {
+    assert.ok(firstScreen.includes(command), `the first 40 lines contain ${command}`);
+  }
+});
+
+Deno.test("docs/API.md documents every tool, error code and resource", async () => {
   const api = await Deno.readTextFile(join(ROOT, "docs", "API.md"));
-  for (const tool of TOOL_NAMES) assert.ok(api.includes(`\`${tool}\``), `API.md documents ${tool}`);
-  for (const code of ERROR_CODES) assert.ok(api.includes(code), `API.md documents ${code}`);
-  for (const uri of ["session://context", "session://state/{session_id}"]) {
-    assert.ok(api.includes(uri), `API.md documents ${uri}`);
+  for (const tool of TOOL_NAMES) {
+    assert.ok(api.includes(`### \`${tool}\``), `API.md has a section for ${tool}`);
+  }
+  for (const code of ERROR_CODES) assert.ok(api.includes(`| \`${code}\``), `API.md lists ${code}`);
+  for (const uri of RESOURCE_URIS) {
+    assert.ok(api.includes(`### \`${uri}\``), `API.md has a section for ${uri}`);
+  }
+});
+
+Deno.test("the Markdown docs link only to files that exist", async () => {
+  const docs = ["README.md", "docs/API.md"];
+  for await (const e of Deno.readDir(EXAMPLES)) {
+    if (e.isFile && e.name.endsWith(".md")) docs.push(`examples/${e.name}`);
+  }
+  for (const doc of docs) {
+    const text = await Deno.readTextFile(join(ROOT, doc));
+    const dir = join(ROOT, doc, "..");
+    for (const [, target] of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+      if (/^[a-z]+:/.test(target)) continue; // a URL
+      const path = join(dir, target);
+      const exists = await Deno.stat(path).then(() => true, () => false);
+      assert.ok(exists, `${doc} links to ${target}, which does not exist`);
+    }
   }
 });
