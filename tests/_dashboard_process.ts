@@ -6,10 +6,12 @@
 import { chromiumAvailable } from "../scripts/_chromium.ts";
 import {
   childEnv,
+  type McpSession,
   type Project,
   serverArgs,
   type SpawnOptions,
   startTaskFlags,
+  withTimeout,
 } from "./_stdio_harness.ts";
 
 /** The variable the dashboard may read its token from. */
@@ -35,7 +37,7 @@ export interface DashboardProcess {
   url: string;
   port: number;
   stderr(): string;
-  /** SIGTERM, then SIGKILL after 10 s; resolves with the exit status once its output is drained. */
+  /** SIGTERM, then SIGKILL after 30 s; resolves with the exit status once its output is drained. */
   stop(): Promise<Deno.CommandStatus>;
 }
 
@@ -79,7 +81,7 @@ export async function startDashboardProcess(
         } catch {
           // already gone
         }
-      }, 10_000);
+      }, 30_000);
       const status = await child.status;
       clearTimeout(timer);
       await reading;
@@ -96,6 +98,22 @@ export async function startDashboardProcess(
     throw new Error(`the dashboard printed no URL:\n${text}`);
   }
   return { url, port: Number(new URL(url).port), stderr: () => text, stop };
+}
+
+/**
+ * Stops an MCP server process with one SIGTERM (it releases its instance and
+ * exits) and waits for it. The SDK's own close() sends SIGTERM 2 s after
+ * closing stdin; on a loaded machine that can land while the process is
+ * already exiting and writing its coverage, and cut the file short.
+ */
+export async function stopSession(session: McpSession): Promise<void> {
+  try {
+    Deno.kill(session.pid, "SIGTERM");
+  } catch {
+    // already gone
+  }
+  await withTimeout(session.exited, 30_000, `server ${session.pid} to exit after SIGTERM`);
+  await session.close();
 }
 
 /**

@@ -13,7 +13,6 @@ import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { withChromium } from "../scripts/_chromium.ts";
 import {
-  closeAll,
   connectServer,
   createProject,
   type McpSession,
@@ -29,6 +28,7 @@ import {
   rawGet,
   skipBrowserTests,
   startDashboardProcess,
+  stopSession,
 } from "./_dashboard_process.ts";
 
 const ignore = skipBrowserTests();
@@ -169,7 +169,7 @@ Deno.test({
         report("local", timings);
       });
     } finally {
-      await started.session?.close().catch(() => {});
+      if (started.session) await stopSession(started.session).catch(() => {});
       if (started.dashboard) {
         const status: Deno.CommandStatus = await started.dashboard.stop();
         assert.equal(status.code, 0, `the dashboard exits cleanly on SIGTERM`);
@@ -204,6 +204,11 @@ Deno.test({
       } finally {
         listener.close();
       }
+
+      // Without the network permission (the start task's flags): the flag to add.
+      const noNet = await runCli(project, { args: ["dashboard", "--port", "0"] });
+      assert.equal(noNet.code, 1, noNet.stderr);
+      assert.match(noNet.stderr, /--allow-net=127\.0\.0\.1/);
 
       const bad = await runCli(project, {
         flags: dashboardFlags(),
@@ -315,7 +320,7 @@ Deno.test({
         report("redis", timings);
       });
     } finally {
-      await closeAll(sessions).catch(() => {});
+      for (const session of sessions) await stopSession(session).catch(() => {});
       await dashboard?.stop();
       for (const p of projects) await removeProject(p);
       await redis.stop();

@@ -437,6 +437,18 @@ Deno.test("startDashboard", async (t) => {
       );
     });
 
+    await t.step("an address this machine does not have, or cannot resolve", async () => {
+      for (const host of ["10.255.255.1", "no-such-host.invalid"]) {
+        await assert.rejects(
+          startDashboard({ ctx, host, port: 0, token: TOKEN, log: () => {} }),
+          (err) =>
+            isCoordinatorError(err, "CONFIG_INVALID") && err.message.includes(host) &&
+            err.message.includes("--host"),
+          host,
+        );
+      }
+    });
+
     await t.step("port 0 picks a free port; a taken port names itself and --port 0", async () => {
       const dashboard = await startDashboard({
         ctx,

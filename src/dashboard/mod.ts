@@ -139,7 +139,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
 }
 
 /** A failure to listen, as an error that names the address and what to do. */
-function listenError(err: unknown, host: string, port: number): unknown {
+function listenError(err: unknown, host: string, port: number): CoordinatorError {
   if (err instanceof Deno.errors.AddrInUse) {
     return new CoordinatorError(
       "CONFIG_INVALID",
@@ -166,5 +166,13 @@ function listenError(err: unknown, host: string, port: number): unknown {
       { cause: err },
     );
   }
-  return err;
+  // Anything else that stops a listener is the address: a name that does not resolve, say.
+  return new CoordinatorError(
+    "CONFIG_INVALID",
+    `cannot listen on ${host}:${port} (dashboard.host / --host): ${
+      err instanceof Error ? err.message : String(err)
+    }.`,
+    { host, port },
+    { cause: err },
+  );
 }
