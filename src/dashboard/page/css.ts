@@ -199,14 +199,17 @@ main.grid {
   font-size: 12.5px; line-height: 1.3;
   display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden;
 }
-.t-meta { display: flex; flex-wrap: wrap; align-items: center; gap: 3px 7px; margin-top: 3px; font-size: 11px; color: var(--muted); }
+.t-meta { display: flex; flex-wrap: wrap; align-items: center; gap: 3px 7px; min-width: 0; margin-top: 3px; font-size: 11px; color: var(--muted); }
 .t-meta .tid { color: var(--faint); font-size: 10.5px; }
 .t-meta .owner { display: inline-flex; align-items: center; gap: 3px; font-family: var(--mono); font-weight: 600; color: var(--session); }
 .t-meta .owner .icon { width: 9px; height: 9px; fill: currentColor; stroke: none; }
 .t-meta .deps { display: inline-flex; align-items: center; gap: 2px; }
 .t-meta .deps .icon { width: 11px; height: 11px; }
-.badge { display: inline-flex; align-items: center; gap: 3px; padding: 0 6px; border-radius: 999px; font-size: 10.5px; font-weight: 650; line-height: 16px; white-space: nowrap; }
-.badge .icon { width: 10px; height: 10px; stroke-width: 2.5; }
+.badge {
+  display: inline-block; max-width: 100%; overflow: hidden; text-overflow: ellipsis; vertical-align: middle;
+  padding: 0 6px; border-radius: 999px; font-size: 10.5px; font-weight: 650; line-height: 16px; white-space: nowrap;
+}
+.badge .icon { width: 10px; height: 10px; stroke-width: 2.5; margin-right: 3px; vertical-align: -1px; }
 .badge.stuck, .badge.fail { background: var(--failed-bg); color: var(--failed); }
 .badge.retry, .badge.dropped { background: var(--blocked-bg); color: var(--blocked); }
 .badge.prio { background: var(--progress-bg); color: var(--progress); }

@@ -315,7 +315,12 @@ export const PAGE_SCRIPT = String.raw`"use strict";
         : null);
     const body = collapsed ? null : h("div", { class: "col-body", "data-status": st.key },
       tasks.length ? tasks.map((t) => taskCard(t, snap)) : h("div", { class: "col-empty", text: st.empty }));
-    return h("section", { class: "col c-" + st.key + (collapsed ? " collapsed" : ""), "data-column": st.key }, head, body);
+    return h("section", {
+      class: "col c-" + st.key + (collapsed ? " collapsed" : ""),
+      "data-column": st.key,
+      // A collapsed column is a narrow strip: all of it opens it, not just its button.
+      onclick: collapsed ? (e) => { if (!e.target.closest("button")) toggleDone(); } : null,
+    }, head, body);
   }
   function badge(cls, text, title, iconName) {
     return h("span", { class: "badge " + cls, title }, iconName ? icon(iconName) : null, text);
@@ -335,7 +340,9 @@ export const PAGE_SCRIPT = String.raw`"use strict";
     }
     if (t.stuck) meta.push(badge("stuck", "stuck", "in progress for over " + snap.stuck_after_minutes + " minutes", "alert"));
     if (t.retried) meta.push(badge("retry", t.attempts + " tries", "claimed " + t.attempts + " times", "retry"));
-    if (t.dropped_by) meta.push(badge("dropped", "dropped by " + t.dropped_by, "its session ended while holding it"));
+    if (t.dropped_by) {
+      meta.push(badge("dropped", "dropped by " + t.dropped_by, "dropped by " + t.dropped_by + ": its session ended while holding it"));
+    }
     if (t.priority) meta.push(badge("prio", "P" + t.priority, "priority " + t.priority));
     for (const label of t.labels.slice(0, 2)) meta.push(badge("label", label, "label"));
     return h("article", {
