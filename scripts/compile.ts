@@ -23,10 +23,17 @@ export function startPermissions(): string[] {
 
 /**
  * The permissions baked into a binary: the start task's plus the network, so
- * the redis adapter works (a binary cannot be given more flags later).
+ * the redis and postgres adapters work (a binary cannot be given more flags
+ * later), and the dashboard's token variable.
  */
 export function binaryPermissions(): string[] {
-  return [...startPermissions(), "--allow-net"];
+  // The binary also serves the dashboard, which may read its token from the
+  // environment, and the postgres adapter, whose client reads two variables
+  // it is told to ignore.
+  const flags = startPermissions().map((flag) =>
+    flag.startsWith("--allow-env=") ? `${flag},CLAUDE_SESSION_COORDINATOR_TOKEN` : flag
+  );
+  return [...flags, "--allow-net", "--ignore-env=PGBINARY,PGREPLICATION"];
 }
 
 /** The output path of one target's executable. */

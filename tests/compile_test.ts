@@ -37,7 +37,14 @@ Deno.test("compile targets and baked-in permissions follow the start task", () =
     "--allow-run=git",
     "--allow-sys=hostname",
   ]);
-  assert.deepEqual(binaryPermissions(), [...startPermissions(), "--allow-net"]);
+  const withToken = startPermissions().map((f) =>
+    f.startsWith("--allow-env=") ? `${f},CLAUDE_SESSION_COORDINATOR_TOKEN` : f
+  );
+  assert.deepEqual(binaryPermissions(), [
+    ...withToken,
+    "--allow-net",
+    "--ignore-env=PGBINARY,PGREPLICATION",
+  ]);
   assert.match(
     outputPath("/r", "x86_64-pc-windows-msvc"),
     /claude-session-coordinator-x86_64-pc-windows-msvc\.exe$/,

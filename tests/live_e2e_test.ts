@@ -256,3 +256,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test("live: a crashed holder's task is announced ready within its lease TTL, though nothing is written when a lease lapses", async () => {
+  await withProject(async (project) => {
+    const a = await connectServer(project);
+    const b = await connectServer(project);
+    const seen = listen(a);
+    try {
+      structured(await a.call("sign_on", {}));
+      structured(await b.call("sign_on", {}));
+      structured(await b.call("post_task", { task_id: "t1", title: "fragile" }));
+      structured(await b.call("claim_task", { task_id: "t1" }));
+      // Take what happened so far (posted, ready, in progress), so the next wait is for what comes.
+      for (;;) {
+        const drained = structured<{ timed_out: boolean }>(
+          await a.call("wait", { for: ["tasks"], timeout_seconds: 1 }),
+        );
+        if (drained.timed_out) break;
+      }
+      const killedAt = performance.now();
+      Deno.kill(b.pid, "SIGKILL");
+      const got = structured<{ timed_out: boolean; events: { task_id: string; status: string }[] }>(
+        await a.call("wait", { for: ["tasks"], timeout_seconds: 20 }),
+      );
+      const after = performance.now() - killedAt;
+      assert.deepEqual(got.events.map((e) => [e.task_id, e.status]), [["t1", "ready"]]);
+      assert.ok(
+        after < 5_000 + 2_000,
+        `announced ${after.toFixed(0)} ms after the crash (lease 5 s)`,
+      );
+      // The idle session (it holds no task) also got the channel push.
+      await pollUntil(
+        "a channel push for t1",
+        () => seen.channel.filter((c) => c.meta.task_id === "t1").length >= 1,
+        { timeoutMs: 2000 },
+      );
+    } finally {
+      await Promise.allSettled([a.close(), b.close()]);
+    }
+  }, { config: { session: { lease_ttl_seconds: 5 } } });
+});

@@ -98,7 +98,7 @@ Deno.test("a state directory that is a symlink out of the project is refused", a
       await Deno.symlink(outside, join(p.root, ".claude", "session-state"));
       const res = await validate(p);
       assert.equal(res.code, 1, res.stderr);
-      assert.match(res.stderr, /leads to .* which is outside the project/);
+      assert.match(res.stderr, /is a symbolic link that leads to .*, outside the project/);
       assert.deepEqual([...Deno.readDirSync(outside)], []);
     });
   } finally {

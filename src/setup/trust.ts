@@ -118,12 +118,23 @@ export async function checkTrust(
       );
       const real = await realPathSoFar(target);
       if (!isInside(root, real)) {
-        throw untrusted(
-          source,
-          "storage.config.base_path",
-          `the state directory ${target} ${
-            real === target ? "is" : `leads to ${real}, which is`
-          } outside the project ${root}.`,
+        if (level === "project") {
+          throw untrusted(
+            source,
+            "storage.config.base_path",
+            `the state directory ${target} ${
+              real === target ? "is" : `leads to ${real}, which is`
+            } outside the project ${root}.`,
+          );
+        }
+        // The default directory, made a link out of the project (a cloned
+        // repository can carry such a link).
+        throw new CoordinatorError(
+          "CONFIG_INVALID",
+          `${
+            source ?? "(defaults)"
+          }: storage.config.base_path: the state directory ${target} is a symbolic link that leads to ${real}, outside the project ${root}. Remove the link; to keep the state elsewhere on purpose, set storage.config.base_path in a config you trust (--config, or ~/.config/claude-session-coordinator/config.json).`,
+          { file: source, field: "storage.config.base_path" },
         );
       }
     }

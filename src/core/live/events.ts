@@ -11,7 +11,7 @@
  * @module
  */
 import { resolveScope } from "../scope_names.ts";
-import { type SessionBinding, type SessionContext } from "../session/mod.ts";
+import { readLeases, type SessionBinding, type SessionContext } from "../session/mod.ts";
 import { INSTANCES_SCOPE } from "../session/types.ts";
 import { readBoard, type TaskStatus } from "../board/tasks.ts";
 import { inboxOf } from "../board/messages.ts";
@@ -75,6 +75,8 @@ export interface EventTracker {
 const MAX_BUFFERED = 500;
 /** Changes that arrive within this many ms are read once. */
 const COALESCE_MS = 25;
+/** How long after a lease's expiry the board is read again (clocks and renewals in flight). */
+const LAPSE_MARGIN_MS = 250;
 
 /** Creates the event tracker of one session. */
 export function createEventTracker(
@@ -101,6 +103,7 @@ export function createEventTracker(
   let refreshing: Promise<void> = Promise.resolve();
   let held = 0;
   let closed = false;
+  let lapseTimer: ReturnType<typeof setTimeout> | null = null;
 
   function emit(event: LiveEvent): void {
     buffer.push(event);
@@ -141,13 +144,19 @@ export function createEventTracker(
   }
 
   async function readTasks(baseline: boolean): Promise<void> {
-    const { tasks } = await readBoard(ctx);
-    const next = new Map<string, TaskStatus>();
+    const [{ tasks }, leases] = await Promise.all([readBoard(ctx), readLeases(ctx)]);
     const grant = binding.held?.grantId;
-    held = 0;
+    // Counted before any event goes out: a listener asks heldTasks() at once.
+    held = tasks.filter((t) => t.status === "in_progress" && t.rec.owner?.grant_id === grant)
+      .length;
+    const next = new Map<string, TaskStatus>();
+    let lapse = Infinity;
     for (const { rec, status } of tasks) {
       next.set(rec.task_id, status);
-      if (status === "in_progress" && rec.owner?.grant_id === grant) held++;
+      if (status === "in_progress" && rec.owner) {
+        const until = Date.parse(leases.get(rec.owner.session_id)?.lease_expires_at ?? "");
+        if (until < lapse) lapse = until;
+      }
       const before = statuses?.get(rec.task_id) ?? null;
       if (!baseline && before !== status) {
         emit({
@@ -162,6 +171,24 @@ export function createEventTracker(
       }
     }
     statuses = next;
+    watchLapse(lapse);
+  }
+
+  /**
+   * A lease that runs out writes nothing, so no change reports it: the tasks
+   * its session held turn ready silently. So the board is read again when
+   * the first lease behind an in-progress task would lapse (unless renewed).
+   */
+  function watchLapse(at: number): void {
+    if (lapseTimer !== null) clearTimeout(lapseTimer);
+    lapseTimer = null;
+    if (!Number.isFinite(at) || closed) return;
+    const wait = Math.max(0, at - ctx.storage.now()) + LAPSE_MARGIN_MS;
+    lapseTimer = setTimeout(() => {
+      lapseTimer = null;
+      onChange({ scopes: [tasksScope] });
+    }, wait);
+    Deno.unrefTimer(lapseTimer);
   }
 
   async function readScope(fullScope: string, baseline: boolean): Promise<void> {
@@ -271,6 +298,8 @@ export function createEventTracker(
     },
     close() {
       closed = true;
+      if (lapseTimer !== null) clearTimeout(lapseTimer);
+      lapseTimer = null;
       unsubscribe?.();
       unsubscribe = null;
       if (timer !== null) clearTimeout(timer);
