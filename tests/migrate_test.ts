@@ -181,7 +181,10 @@ Deno.test("CLI: export, import and migrate between two configs", async () => {
     await b.close();
     const refused = await run("import", "backup.json", "--config", "b.json");
     assert.equal(refused.code, 1, refused.stderr);
-    assert.match(refused.stderr, /VERSION_CONFLICT: the target already holds 1 key\(s\) with other content: m:o\/r:tasks \/ t1/);
+    assert.match(
+      refused.stderr,
+      /VERSION_CONFLICT: the target already holds 1 key\(s\) with other content: m:o\/r:tasks \/ t1/,
+    );
     const forced = await run("import", "backup.json", "--config", "b.json", "--overwrite");
     assert.equal(forced.code, 0, forced.stderr);
     assert.match(forced.stdout, /imported: 1 scopes, 1 keys copied, 1 verified, 1 already there/);
