@@ -24,14 +24,19 @@ export function startPermissions(): string[] {
 /**
  * The permissions baked into a binary: the start task's plus the network, so
  * the redis and postgres adapters work (a binary cannot be given more flags
- * later), and the dashboard's token variable.
+ * later), the dashboard's token variable, and statfs for doctor's disk check.
  */
 export function binaryPermissions(): string[] {
   // The binary also serves the dashboard, which may read its token from the
   // environment, and the postgres adapter, whose client reads two variables
   // it is told to ignore.
   const flags = startPermissions().map((flag) =>
-    flag.startsWith("--allow-env=") ? `${flag},CLAUDE_SESSION_COORDINATOR_TOKEN` : flag
+    flag.startsWith("--allow-env=")
+      ? `${flag},CLAUDE_SESSION_COORDINATOR_TOKEN`
+      // doctor reads the free space of the state directory's file system.
+      : flag === "--allow-sys=hostname"
+      ? "--allow-sys=hostname,statfs"
+      : flag
   );
   return [...flags, "--allow-net", "--ignore-env=PGBINARY,PGREPLICATION"];
 }

@@ -38,7 +38,11 @@ Deno.test("compile targets and baked-in permissions follow the start task", () =
     "--allow-sys=hostname",
   ]);
   const withToken = startPermissions().map((f) =>
-    f.startsWith("--allow-env=") ? `${f},CLAUDE_SESSION_COORDINATOR_TOKEN` : f
+    f.startsWith("--allow-env=")
+      ? `${f},CLAUDE_SESSION_COORDINATOR_TOKEN`
+      : f === "--allow-sys=hostname"
+      ? "--allow-sys=hostname,statfs"
+      : f
   );
   assert.deepEqual(binaryPermissions(), [
     ...withToken,

@@ -490,7 +490,8 @@ async function runRound(prepared: PreparedRound): Promise<RoundReport> {
   }
 
   // No lock held, part 2: a fresh process writes to every scope in time.
-  okResult(await verifier.callTool("sign_on", {}), "verifier sign_on");
+  // Not the victim's instance, which a slow machine may have freed by now.
+  okResult(await verifier.callTool("sign_on", { session_id: "verifier" }), "verifier sign_on");
   const listed = okResult(await verifier.callTool("list_scopes", {}), "list_scopes")
     .scopes as string[];
   for (const w of writers) {
