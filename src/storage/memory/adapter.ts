@@ -16,33 +16,24 @@ import type { JsonValue } from "../../core/json.ts";
 import { globToRegExp, validateKey, validateScope } from "../../core/scope.ts";
 import {
   type AdapterLimits,
-  type BatchOp,
-  type BatchOptions,
   type BatchResult,
   type Change,
-  type DeleteOptions,
   type DeleteScopeOptions,
   type Entry,
   type ExportedKey,
   type Guard,
   type ListOptions,
   type StorageAdapter,
-  type StoreOptions,
-  type StoreResult,
   versionSeed,
 } from "../contract.ts";
 import type { AdapterFactory } from "../registry.ts";
+import { batchWrites } from "../batch_writes.ts";
 import {
-  checkBatch,
   type CheckedOp,
   checkGuard,
-  checkHeldBy,
-  checkIfVersion,
   checkListOptions,
   checkRestoredEntry,
-  checkUpdatedBy,
   compareStrings,
-  encodeValue,
   expiryFromTtl,
   guardFailed,
   guardHolds,
@@ -200,25 +191,10 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): MemoryB
       name: "memory",
       now,
 
-      async store(scope, key, value: JsonValue, options: StoreOptions = {}): Promise<StoreResult> {
-        const s = validateScope(scope);
-        const op: CheckedOp = {
-          op: "set",
-          key: validateKey(key),
-          text: encodeValue(value, limits),
-          ifVersion: options.ifVersion,
-          ttlSeconds: options.ttlSeconds,
-          heldBy: checkHeldBy(options.heldBy),
-        };
-        checkIfVersion(op.ifVersion);
-        expiryFromTtl(op.ttlSeconds, 0);
-        const updatedBy = checkUpdatedBy(options.updatedBy);
-        const guard = checkGuard(options.guard);
+      ...batchWrites(limits, async (s, ops, updatedBy, guard) => {
         await ready();
-        const [result] = applyBatch(s, [op], updatedBy, guard);
-        const { op: _op, ...stored } = result as { op: "set" } & StoreResult;
-        return stored;
-      },
+        return applyBatch(s, ops, updatedBy, guard);
+      }),
 
       async retrieve(scope, key): Promise<Entry | null> {
         const s = validateScope(scope);
@@ -226,30 +202,6 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): MemoryB
         await ready();
         const stored = scopes.get(s)?.keys.get(key);
         return isLive(stored, now()) ? toEntry(stored) : null;
-      },
-
-      async delete(scope, key, options: DeleteOptions = {}): Promise<boolean> {
-        const s = validateScope(scope);
-        validateKey(key);
-        checkIfVersion(options.ifVersion);
-        const guard = checkGuard(options.guard);
-        await ready();
-        const [result] = applyBatch(
-          s,
-          [{ op: "delete", key, ifVersion: options.ifVersion }],
-          null,
-          guard,
-        );
-        return result.op === "delete" && result.deleted;
-      },
-
-      async writeBatch(scope, ops: BatchOp[], options: BatchOptions = {}) {
-        const s = validateScope(scope);
-        const checked = checkBatch(ops, limits);
-        const updatedBy = checkUpdatedBy(options.updatedBy);
-        const guard = checkGuard(options.guard);
-        await ready();
-        return applyBatch(s, checked, updatedBy, guard);
       },
 
       async listKeys(scope, options?: ListOptions): Promise<string[]> {

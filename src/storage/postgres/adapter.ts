@@ -42,33 +42,18 @@
  * @module
  */
 import { CoordinatorError } from "../../core/errors.ts";
-import type { JsonValue } from "../../core/json.ts";
+import type {} from "../../core/json.ts";
 import { globToRegExp, validateKey, validateScope } from "../../core/scope.ts";
 import type {
   AdapterLimits,
-  BatchOp,
-  BatchOptions,
-  DeleteOptions,
   DeleteScopeOptions,
   Entry,
   ListOptions,
   StorageAdapter,
-  StoreOptions,
-  StoreResult,
 } from "../contract.ts";
 import type { AdapterFactory } from "../registry.ts";
-import {
-  checkBatch,
-  type CheckedOp,
-  checkGuard,
-  checkHeldBy,
-  checkIfVersion,
-  checkListOptions,
-  checkRestoredEntry,
-  checkUpdatedBy,
-  encodeValue,
-  expiryFromTtl,
-} from "../values.ts";
+import { batchWrites } from "../batch_writes.ts";
+import { checkGuard, checkListOptions, checkRestoredEntry } from "../values.ts";
 import {
   checkSchemaName,
   configError,
@@ -255,47 +240,15 @@ export async function createPostgresAdapter(
     name: "postgres",
     now,
 
-    async store(scope, key, value: JsonValue, options: StoreOptions = {}): Promise<StoreResult> {
-      const s = validateScope(scope);
-      const op: CheckedOp = {
-        op: "set",
-        key: validateKey(key),
-        text: encodeValue(value, limits),
-        ifVersion: options.ifVersion,
-        ttlSeconds: options.ttlSeconds,
-        heldBy: checkHeldBy(options.heldBy),
-      };
-      checkIfVersion(op.ifVersion);
-      expiryFromTtl(op.ttlSeconds, 0);
-      const updatedBy = checkUpdatedBy(options.updatedBy);
-      const guard = checkGuard(options.guard);
-      const [result] = await call(() => applyBatch(ctx, s, [op], updatedBy, guard));
-      const { op: _op, ...stored } = result as { op: "set" } & StoreResult;
-      return stored;
-    },
+    ...batchWrites(
+      limits,
+      (s, ops, updatedBy, guard) => call(() => applyBatch(ctx, s, ops, updatedBy, guard)),
+    ),
 
     async retrieve(scope, key): Promise<Entry | null> {
       const s = validateScope(scope);
       const k = validateKey(key);
       return await call(() => readEntry(ctx, s, k));
-    },
-
-    async delete(scope, key, options: DeleteOptions = {}): Promise<boolean> {
-      const s = validateScope(scope);
-      const k = validateKey(key);
-      checkIfVersion(options.ifVersion);
-      const guard = checkGuard(options.guard);
-      const ops: CheckedOp[] = [{ op: "delete", key: k, ifVersion: options.ifVersion }];
-      const [result] = await call(() => applyBatch(ctx, s, ops, null, guard));
-      return result.op === "delete" && result.deleted;
-    },
-
-    async writeBatch(scope, ops: BatchOp[], options: BatchOptions = {}) {
-      const s = validateScope(scope);
-      const checked = checkBatch(ops, limits);
-      const updatedBy = checkUpdatedBy(options.updatedBy);
-      const guard = checkGuard(options.guard);
-      return await call(() => applyBatch(ctx, s, checked, updatedBy, guard));
     },
 
     async listKeys(scope, options?: ListOptions): Promise<string[]> {

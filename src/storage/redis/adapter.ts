@@ -26,32 +26,23 @@ import type { JsonValue } from "../../core/json.ts";
 import { globToRegExp, validateKey, validateScope } from "../../core/scope.ts";
 import {
   type AdapterLimits,
-  type BatchOp,
-  type BatchOptions,
   type BatchResult,
-  type DeleteOptions,
   type DeleteScopeOptions,
   type Entry,
   type ExportedKey,
   type Guard,
   type ListOptions,
   type StorageAdapter,
-  type StoreOptions,
-  type StoreResult,
   versionSeed,
 } from "../contract.ts";
 import type { AdapterFactory } from "../registry.ts";
+import { batchWrites } from "../batch_writes.ts";
 import {
-  checkBatch,
   type CheckedOp,
   checkGuard,
-  checkHeldBy,
-  checkIfVersion,
   checkListOptions,
   checkRestoredEntry,
-  checkUpdatedBy,
   compareStrings,
-  encodeValue,
   expiryFromTtl,
   guardFailed,
   versionConflict,
@@ -540,24 +531,7 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
     name: "redis",
     now,
 
-    async store(scope, key, value: JsonValue, options: StoreOptions = {}): Promise<StoreResult> {
-      const s = validateScope(scope);
-      const op: CheckedOp = {
-        op: "set",
-        key: validateKey(key),
-        text: encodeValue(value, limits),
-        ifVersion: options.ifVersion,
-        ttlSeconds: options.ttlSeconds,
-        heldBy: checkHeldBy(options.heldBy),
-      };
-      checkIfVersion(op.ifVersion);
-      expiryFromTtl(op.ttlSeconds, 0);
-      const updatedBy = checkUpdatedBy(options.updatedBy);
-      const guard = checkGuard(options.guard);
-      const [result] = await write(s, [op], updatedBy, guard);
-      const { op: _op, ...stored } = result as { op: "set" } & StoreResult;
-      return stored;
-    },
+    ...batchWrites(limits, write),
 
     async retrieve(scope, key): Promise<Entry | null> {
       const s = validateScope(scope);
@@ -592,28 +566,6 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
       // the adapter's clock decide too, exactly as the file adapter does.
       if (entry.expiresAt !== null && Number(expiresAt) <= now()) return null;
       return entry;
-    },
-
-    async delete(scope, key, options: DeleteOptions = {}): Promise<boolean> {
-      const s = validateScope(scope);
-      validateKey(key);
-      checkIfVersion(options.ifVersion);
-      const guard = checkGuard(options.guard);
-      const [result] = await write(
-        s,
-        [{ op: "delete", key, ifVersion: options.ifVersion }],
-        null,
-        guard,
-      );
-      return result.op === "delete" && result.deleted;
-    },
-
-    async writeBatch(scope, ops: BatchOp[], options: BatchOptions = {}) {
-      const s = validateScope(scope);
-      const checked = checkBatch(ops, limits);
-      const updatedBy = checkUpdatedBy(options.updatedBy);
-      const guard = checkGuard(options.guard);
-      return await write(s, checked, updatedBy, guard);
     },
 
     async listKeys(scope, options?: ListOptions): Promise<string[]> {
