@@ -8,6 +8,7 @@
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { CoordinatorError } from "../../core/errors.ts";
+import { adapterConfigError } from "../config_error.ts";
 import { redactUrl } from "../../core/redact.ts";
 
 /** The schema the adapter uses when the config names none. */
@@ -195,18 +196,9 @@ export function parsePostgresConfig(config: unknown): PostgresConfig {
     checkSchemaName(parsed.data.schema);
     return parsed.data;
   }
-  const issue = parsed.error.issues[0];
-  const unknown = issue.code === "unrecognized_keys" ? issue.keys : [];
-  const path = unknown.length > 0 ? unknown[0] : issue.path.map(String).join(".");
-  const field = path === "" ? "storage.config" : `storage.config.${path}`;
-  const what = unknown.length > 0
-    ? "unknown field (the postgres adapter accepts url, schema, connect_timeout_ms and " +
-      "command_timeout_ms)."
-    : path === ""
-    ? "must be an object."
-    : issue.message;
-  throw new CoordinatorError("CONFIG_INVALID", `${field}: ${what}`, {
-    field,
-    issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
-  });
+  throw adapterConfigError(
+    "postgres",
+    "url, schema, connect_timeout_ms and command_timeout_ms",
+    parsed.error,
+  );
 }

@@ -1,6 +1,6 @@
 /** The Redis adapter's `storage.config`: schema and readable errors. */
 import { z } from "zod";
-import { CoordinatorError } from "../../core/errors.ts";
+import { adapterConfigError } from "../config_error.ts";
 
 /** Default prefix of every Redis key. */
 export const DEFAULT_PREFIX = "csc:";
@@ -47,22 +47,11 @@ const RedisConfigSchema = z.strictObject({
 export function parseRedisConfig(config: Record<string, unknown> | null | undefined): RedisConfig {
   const parsed = RedisConfigSchema.safeParse(config ?? {});
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const unknown = issue.code === "unrecognized_keys" ? issue.keys : [];
-    const path = unknown.length > 0 ? unknown[0] : issue.path.map(String).join(".");
-    const field = path === "" ? "storage.config" : `storage.config.${path}`;
-    const what = unknown.length > 0
-      ? "unknown field (the redis adapter accepts url, prefix, connect_timeout_ms and " +
-        "command_timeout_ms)."
-      : path === ""
-      ? "must be an object."
-      : issue.message;
-    // Only paths and our own messages go out: zod never sees the URL text in
-    // a message.
-    throw new CoordinatorError("CONFIG_INVALID", `${field}: ${what}`, {
-      field,
-      issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
-    });
+    throw adapterConfigError(
+      "redis",
+      "url, prefix, connect_timeout_ms and command_timeout_ms",
+      parsed.error,
+    );
   }
   const c = parsed.data;
   return {
