@@ -144,7 +144,7 @@ async function streamsWhatSessionsDo(backend: Backend) {
       assert.equal(stored.kind, "store_data");
       assert.equal(stored.session_id, "claude_1");
       assert.equal(stored.key, "design");
-      assert.match(stored.id, /^e:\d{15}:[0-9a-f]{8}$/);
+      assert.match(stored.id, /^e:\d{15}:\d{12}:[0-9a-f]{8}$/);
       // A second session, a second machine's events (written here, in process): all of them.
       const b = await startSession(project, backend);
       sessions.push(b);

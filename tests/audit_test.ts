@@ -54,6 +54,32 @@ Deno.test("audit: every write through a tool is recorded with who, what and the 
   }
 });
 
+Deno.test("audit: a refused call's oversized arguments are cut to a size an event can carry", async () => {
+  const h = await makeContext({ audit: DEFAULT_AUDIT });
+  const a = await connect(h.ctx);
+  try {
+    ok(await a.call("sign_on"));
+    const paths = Array.from({ length: 5_000 }, (_, i) => `${"x".repeat(2_000)}/${i}`);
+    const refused = await a.call("reserve_paths", { paths: [...paths, 7, { a: 1 }] });
+    assert.equal(refused.isError, true);
+    await a.call("store_data", { scope: "s", key: "k".repeat(100_000), value: 1 });
+    await h.ctx.audit!.flush();
+    assert.equal(h.ctx.audit!.failures, 0, "every event was written");
+    const events = (await readAudit(h.ctx.storage, h.ctx.identity)).map((e) => e.event);
+    assert.deepEqual(events.map((e) => `${e.kind} ${e.outcome}`), [
+      "sign_on ok",
+      "reserve_paths INVALID_ARGUMENT",
+      "store_data INVALID_ARGUMENT",
+    ]);
+    assert.equal(events[1].paths!.length, 64);
+    assert.ok(events[1].paths!.every((p) => p.length === 512));
+    assert.equal(events[2].key!.length, 512);
+  } finally {
+    await a.close();
+    await h.close();
+  }
+});
+
 Deno.test("audit: include_values copies values and bodies; retention and the size bound hold", async () => {
   const h = await makeContext({
     audit: { ...DEFAULT_AUDIT, include_values: true, max_events: 100, retention_days: 1 },

@@ -87,11 +87,16 @@ export const NO_AUDIT: AuditSink = {
   includeValues: false,
 };
 
-/** An event key: sorts by time; the random tail keeps two events of one millisecond apart. */
-function eventKey(nowMs: number): string {
+/** An event key: sorts by time, then by the order one process recorded its events. */
+function eventKey(nowMs: number, seq: number): string {
   const rand = [...crypto.getRandomValues(new Uint8Array(4))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
-  return `e:${String(Math.floor(nowMs)).padStart(15, "0")}:${rand}`;
+  // The process's own count after the time keeps its events of one
+  // millisecond in the order they happened; the random part keeps two
+  // processes apart.
+  return `e:${String(Math.floor(nowMs)).padStart(15, "0")}:${
+    String(seq).padStart(12, "0")
+  }:${rand}`;
 }
 
 /** How long events gather before they are written together (one batch, one flush). */
@@ -114,11 +119,12 @@ export function createAuditSink(
 ): AuditSink {
   if (!settings.enabled) return NO_AUDIT;
   const scope = resolveScope(identity, AUDIT_SCOPE);
-  let queue: { key: string; event: AuditEvent }[] = [];
+  const queue: { key: string; event: AuditEvent }[] = [];
   let timer: ReturnType<typeof setTimeout> | null = null;
   let writing: Promise<void> = Promise.resolve();
   let failures = 0;
   let appends = 0;
+  let recorded = 0;
 
   async function prune(): Promise<void> {
     const keys = await storage.listKeys(scope, { prefix: "e:" });
@@ -165,7 +171,7 @@ export function createAuditSink(
         at: event.at ?? new Date(now).toISOString(),
         machine: identity.machine,
       };
-      queue.push({ key: eventKey(now), event: full });
+      queue.push({ key: eventKey(now, ++recorded), event: full });
       timer ??= setTimeout(write, AUDIT_BATCH_MS);
     },
     async flush() {

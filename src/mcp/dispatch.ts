@@ -27,6 +27,8 @@ export interface ToolTable {
 
 /** The fields of a call's arguments the audit log keeps (never values, unless asked). */
 const AUDITED_ARGS = ["scope", "key", "task_id", "to", "paths", "status"] as const;
+const AUDITED_TEXT_MAX = 512;
+const AUDITED_ITEMS_MAX = 64;
 
 /** Records a write tool's call in the audit log; reads are not recorded. */
 function audit(
@@ -43,8 +45,15 @@ function audit(
     ? String((result.content[0] as { text?: string })?.text ?? "").split(":")[0]
     : "ok";
   const picked: Record<string, unknown> = {};
+  // A refused call's arguments are whatever the client sent: cut to a size
+  // an event can always carry.
   for (const name of AUDITED_ARGS) {
-    if (typeof a[name] === "string" || Array.isArray(a[name])) picked[name] = a[name];
+    const v = a[name];
+    if (typeof v === "string") picked[name] = v.slice(0, AUDITED_TEXT_MAX);
+    if (Array.isArray(v)) {
+      picked[name] = v.slice(0, AUDITED_ITEMS_MAX).filter((x) => typeof x === "string")
+        .map((x: string) => x.slice(0, AUDITED_TEXT_MAX));
+    }
   }
   const structured = result.structuredContent as Record<string, unknown> | undefined;
   // A claim without task_id names its task in the result.
