@@ -17,7 +17,7 @@
 import type { AuditEvent } from "../core/audit.ts";
 import { redactText } from "../core/redact.ts";
 import { compareSessionIds } from "../core/session/mod.ts";
-import type { TaskCounts, TaskStatus } from "../core/board/tasks.ts";
+import { STATUS_ORDER, type TaskCounts, type TaskStatus } from "../core/board/tasks.ts";
 import { type GraphLayout, layoutGraph } from "./graph.ts";
 import type { Sections } from "./sections.ts";
 
@@ -175,14 +175,6 @@ export function firstLine(text: string | null | undefined, max = LINE_MAX): stri
   const shown = redactText(line);
   return shown.length > max ? `${shown.slice(0, max - 1)}…` : shown;
 }
-
-const STATUS_ORDER: Record<TaskStatus, number> = {
-  in_progress: 0,
-  ready: 1,
-  blocked: 2,
-  failed: 3,
-  done: 4,
-};
 
 /** Builds the snapshot from every section. Pure: the same sections give the same snapshot. */
 export function buildSnapshot(sections: Sections, options: SnapshotOptions): Snapshot {

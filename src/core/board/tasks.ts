@@ -814,7 +814,8 @@ async function countTasks(ctx: SessionContext): Promise<TaskCounts> {
   return (await readBoard(ctx)).counts;
 }
 
-const STATUS_ORDER: Record<TaskStatus, number> = {
+/** The order statuses are shown in: the work going on first, what is finished last. */
+export const STATUS_ORDER: Readonly<Record<TaskStatus, number>> = {
   in_progress: 0,
   ready: 1,
   blocked: 2,
