@@ -1,5 +1,7 @@
 /**
- * MCP's stdio framing (one JSON-RPC message per line) over web streams.
+ * MCP's stdio framing (one JSON-RPC message per line), over a process's
+ * stdin/stdout (read and write calls into one reused buffer, replies
+ * coalesced into one write) or over web streams.
  *
  * Why not the SDK's StdioServerTransport: it drops a malformed line without
  * answering (the client waits for ever), closes the whole connection when a
@@ -39,10 +41,26 @@ export function unsafeInteger(text: string): string | null {
   return null;
 }
 
+/** What stdin offers (Deno.stdin): reads into a caller's buffer; null at end of input. */
+export interface ByteSource {
+  read(buffer: Uint8Array): Promise<number | null>;
+}
+
+/** What stdout offers (Deno.stdout): writes some of the bytes, says how many. */
+export interface ByteSink {
+  write(bytes: Uint8Array): Promise<number>;
+}
+
 /** Options for createLineTransport. */
 export interface LineTransportOptions {
-  input: ReadableStream<Uint8Array>;
-  output: WritableStream<Uint8Array>;
+  /**
+   * Where requests come from. A ByteSource is read straight into one reused
+   * buffer: a web stream costs a promise chain and a fresh chunk per read,
+   * which on a small request is most of the transport's time.
+   */
+  input: ReadableStream<Uint8Array> | ByteSource;
+  /** Where replies go; to a ByteSink, replies that meet are written in one call. */
+  output: WritableStream<Uint8Array> | ByteSink;
   maxLineBytes?: number;
   /** How long to wait at end of input for unanswered requests. */
   drainTimeoutMs?: number;
@@ -53,9 +71,9 @@ export interface LineTransportOptions {
 /** Creates a newline-delimited JSON-RPC transport over the given streams. */
 export function createLineTransport(options: LineTransportOptions): Transport {
   const maxLine = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
-  const writer = options.output.getWriter();
   const encoder = new TextEncoder();
-  let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  const output = openOutput(options.output);
+  let input: ChunkReader | null = null;
   let closed = false;
   // Requests read but not yet answered: at end of input we finish them before
   // closing, so a client that writes and then closes stdin still gets answers.
@@ -64,13 +82,13 @@ export function createLineTransport(options: LineTransportOptions): Transport {
 
   const transport: Transport = {
     start() {
-      reader = options.input.getReader();
-      void readLoop(reader);
+      input = openInput(options.input);
+      void readLoop(input);
       return Promise.resolve();
     },
     async send(message: JSONRPCMessage) {
       if (closed) return;
-      await writer.write(encoder.encode(JSON.stringify(message) + "\n"));
+      await output.write(encoder.encode(JSON.stringify(message) + "\n"));
       if ("id" in message && !("method" in message) && message.id !== null) {
         pending.delete(message.id);
         if (pending.size === 0) drained?.();
@@ -79,8 +97,8 @@ export function createLineTransport(options: LineTransportOptions): Transport {
     async close() {
       if (closed) return;
       closed = true;
-      await reader?.cancel().catch(() => {});
-      await writer.close().catch(() => {});
+      await input?.cancel().catch(() => {});
+      await output.close().catch(() => {});
       transport.onclose?.();
     },
   };
@@ -143,14 +161,16 @@ export function createLineTransport(options: LineTransportOptions): Transport {
     clearTimeout(timer);
   }
 
-  async function readLoop(r: ReadableStreamDefaultReader<Uint8Array>) {
+  async function readLoop(r: ChunkReader) {
     let chunks: Uint8Array[] = [];
     let size = 0;
     let skipping = false;
     try {
       for (;;) {
-        const { value, done } = await r.read();
-        if (done) break;
+        // A chunk may be the reader's own buffer: lines are decoded before
+        // the next read, and a partial line is copied out.
+        const value = await r.read();
+        if (value === null) break;
         let start = 0;
         for (let nl = value.indexOf(10); nl !== -1; nl = value.indexOf(10, start)) {
           const piece = value.subarray(start, nl);
@@ -188,6 +208,78 @@ export function createLineTransport(options: LineTransportOptions): Transport {
   }
 
   return transport;
+}
+
+/** Chunks of input; a chunk is valid until the next read. */
+interface ChunkReader {
+  read(): Promise<Uint8Array | null>;
+  cancel(): Promise<void>;
+}
+
+/** Replies in order; write resolves once the bytes are out. */
+interface LineWriter {
+  write(bytes: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+const READ_BUFFER_BYTES = 64 * 1024;
+
+function openInput(input: ReadableStream<Uint8Array> | ByteSource): ChunkReader {
+  if (input instanceof ReadableStream) {
+    const reader = input.getReader();
+    return {
+      read: async () => {
+        const { value, done } = await reader.read();
+        return done ? null : value;
+      },
+      cancel: () => reader.cancel(),
+    };
+  }
+  const buffer = new Uint8Array(READ_BUFFER_BYTES);
+  let cancelled = false;
+  return {
+    read: async () => {
+      if (cancelled) return null;
+      const n = await input.read(buffer);
+      return n === null || cancelled ? null : buffer.subarray(0, n);
+    },
+    // Deno.stdin cannot be interrupted mid-read; the loop stops at the next chunk.
+    cancel: () => {
+      cancelled = true;
+      return Promise.resolve();
+    },
+  };
+}
+
+function openOutput(output: WritableStream<Uint8Array> | ByteSink): LineWriter {
+  if (output instanceof WritableStream) {
+    const writer = output.getWriter();
+    return { write: (bytes) => writer.write(bytes), close: () => writer.close() };
+  }
+  const sink: ByteSink = output;
+  // Replies queued while a write is under way go out together in the next one.
+  let queued: Uint8Array[] = [];
+  let flushing: Promise<void> | null = null;
+  async function flush(): Promise<void> {
+    try {
+      while (queued.length > 0) {
+        const batch = queued;
+        queued = [];
+        const bytes = concat(batch, batch.reduce((n, b) => n + b.length, 0));
+        for (let at = 0; at < bytes.length;) at += await sink.write(bytes.subarray(at));
+      }
+    } finally {
+      flushing = null;
+    }
+  }
+  return {
+    write(bytes) {
+      queued.push(bytes);
+      flushing ??= flush();
+      return flushing;
+    },
+    close: () => flushing ?? Promise.resolve(),
+  };
 }
 
 function concat(chunks: Uint8Array[], size: number): Uint8Array {

@@ -28,8 +28,8 @@ export async function serveStdio(ctx: SessionContext, options: StdioOptions): Pr
   });
   const server = createMcpServer(ctx, session.binding, { ...options, live: session.live });
   const transport = createLineTransport({
-    input: Deno.stdin.readable,
-    output: Deno.stdout.writable,
+    input: Deno.stdin,
+    output: Deno.stdout,
     maxLineBytes: options.maxLineBytes,
     // The client is gone: a wait in progress answers now instead of holding
     // up the shutdown until its timeout.
