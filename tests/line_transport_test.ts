@@ -1,7 +1,8 @@
 /** The stdio framing: bad lines get JSON-RPC errors, big lines are skipped, EOF drains. */
 import assert from "node:assert/strict";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { createLineTransport } from "../src/transport/line_transport.ts";
+import { createLineTransport, plainRequest } from "../src/transport/line_transport.ts";
+import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 
 type Mode = "streams" | "bytes";
 
@@ -153,3 +154,52 @@ for (const mode of ["streams", "bytes"] as const) {
     assert.deepEqual(h.lines().map((l) => l.result.id), [1, 2, 3, 4, 5]);
   });
 }
+
+Deno.test("every message the fast path takes, the SDK's schema takes as it is", () => {
+  const ids = [1, 0, -5, "a", "", 1.5, null, 2 ** 60, true, [1]];
+  const paramsList = [
+    undefined,
+    {},
+    { name: "x", arguments: { a: 1 } },
+    [],
+    null,
+    "p",
+    3,
+    {
+      _meta: { progressToken: 1 },
+    },
+    { _meta: { progressToken: {} } },
+    { __proto__: null, a: 1 },
+  ];
+  const extras = [{}, { extra: 1 }, { result: {} }, { error: { code: 1, message: "m" } }];
+  let taken = 0;
+  for (const id of [...ids, undefined]) {
+    for (const params of paramsList) {
+      for (const extra of extras) {
+        for (const method of ["tools/call", 7, undefined]) {
+          for (const jsonrpc of ["2.0", "1.0"]) {
+            const m: Record<string, unknown> = { jsonrpc, ...extra };
+            if (method !== undefined) m.method = method;
+            if (id !== undefined) m.id = id;
+            if (params !== undefined) m.params = params;
+            // Through JSON, as the transport sees it (an object without a prototype stays one).
+            const raw = params !== null && typeof params === "object" &&
+                Object.getPrototypeOf(params) === null
+              ? m
+              : JSON.parse(JSON.stringify(m));
+            if (!plainRequest(raw)) continue;
+            taken++;
+            const parsed = JSONRPCMessageSchema.safeParse(raw);
+            assert.ok(parsed.success, JSON.stringify(raw));
+            assert.deepEqual(parsed.data, raw);
+          }
+        }
+      }
+    }
+  }
+  assert.ok(taken >= 10, `the fast path took ${taken} messages`);
+  assert.equal(
+    plainRequest(JSON.parse('{"jsonrpc":"2.0","id":1,"method":"x","__proto__":{}}')),
+    false,
+  );
+});

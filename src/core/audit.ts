@@ -88,15 +88,12 @@ export const NO_AUDIT: AuditSink = {
 };
 
 /** An event key: sorts by time, then by the order one process recorded its events. */
-function eventKey(nowMs: number, seq: number): string {
-  const rand = [...crypto.getRandomValues(new Uint8Array(4))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
+function eventKey(nowMs: number, seq: number, writer: string): string {
   // The process's own count after the time keeps its events of one
-  // millisecond in the order they happened; the random part keeps two
-  // processes apart.
+  // millisecond in order; the writer's random id keeps two processes apart.
   return `e:${String(Math.floor(nowMs)).padStart(15, "0")}:${
     String(seq).padStart(12, "0")
-  }:${rand}`;
+  }:${writer}`;
 }
 
 /** How long events gather before they are written together (one batch, one flush). */
@@ -125,6 +122,8 @@ export function createAuditSink(
   let failures = 0;
   let appends = 0;
   let recorded = 0;
+  const writer = [...crypto.getRandomValues(new Uint8Array(4))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
 
   async function prune(): Promise<void> {
     const keys = await storage.listKeys(scope, { prefix: "e:" });
@@ -171,7 +170,7 @@ export function createAuditSink(
         at: event.at ?? new Date(now).toISOString(),
         machine: identity.machine,
       };
-      queue.push({ key: eventKey(now, ++recorded), event: full });
+      queue.push({ key: eventKey(now, ++recorded, writer), event: full });
       timer ??= setTimeout(write, AUDIT_BATCH_MS);
     },
     async flush() {

@@ -20,6 +20,8 @@
 import { basename, dirname } from "node:path";
 import type { Change } from "../contract.ts";
 
+/** Most file names whose scope the watcher remembers. */
+const NAMES_CACHED = 4096;
 /** How long a burst of events is gathered before listeners hear of it (ms). */
 const COALESCE_MS = 15;
 /** How often the directory is rescanned as a safety net (ms). */
@@ -184,10 +186,25 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   function noteName(name: string): void {
     // Dot-files are temp files (their rename onto the log is an event of its own) and the lock directory.
     if (name.startsWith(".")) return;
-    const scope = scopeOfName(name);
+    const scope = scopeOfNameCached(name);
     if (scope === null) return;
     if (isStateFile(name)) touched.add(name);
     report(scope === undefined ? null : scope);
+  }
+
+  // A file's name always stands for the same scope (or none), and every
+  // write, ours included, brings an event: decoding the name each time was a
+  // tenth of a write's CPU. Unknown hashed names (undefined) are not kept.
+  const namesSeen = new Map<string, string | null>();
+  function scopeOfNameCached(name: string): string | null | undefined {
+    const seen = namesSeen.get(name);
+    if (seen !== undefined) return seen;
+    const scope = scopeOfName(name);
+    if (scope !== undefined) {
+      if (namesSeen.size >= NAMES_CACHED) namesSeen.clear();
+      namesSeen.set(name, scope);
+    }
+    return scope;
   }
 
   /** Queues a scope (null: everything) for the next flush. */
