@@ -261,6 +261,8 @@ export interface SpawnOptions {
   args?: string[];
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** The client's name in initialize ("claude-code" gets channel pushes); "e2e-test" by default. */
+  clientName?: string;
 }
 
 /** `deno` arguments that run main.ts. */
@@ -315,7 +317,7 @@ export async function connectServer(
   transport.stderr?.on("data", (chunk: Uint8Array | string) => {
     stderrText += typeof chunk === "string" ? chunk : stderrDecoder.decode(chunk, { stream: true });
   });
-  const client = new Client({ name: "e2e-test", version: "0.0.0" });
+  const client = new Client({ name: options.clientName ?? "e2e-test", version: "0.0.0" });
   const { promise: exited, resolve: markExited } = Promise.withResolvers<void>();
   client.onclose = () => markExited();
   try {

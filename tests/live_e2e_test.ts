@@ -74,7 +74,8 @@ async function within(what: string, ms: number, ok: () => boolean): Promise<void
 
 Deno.test("live: a subscription hears of another process's write within 1 s; channels push a message and a ready task once each", async () => {
   await withProject(async (project) => {
-    await twoSessions(project, () => connectServer(project), async (a, b, seen) => {
+    const claudeCode = { clientName: "claude-code" };
+    await twoSessions(project, () => connectServer(project, claudeCode), async (a, b, seen) => {
       const caps = a.client.getServerCapabilities() as Record<string, Record<string, unknown>>;
       assert.deepEqual(caps.resources, { subscribe: true, listChanged: true });
       assert.deepEqual(caps.experimental, { "claude/channel": {} });
@@ -183,6 +184,46 @@ Deno.test("live: wait returns within 1 s of an event, times out when nothing hap
   });
 });
 
+Deno.test("live: channel pushes go to Claude Code only; list_changed to a client that listed resources", async () => {
+  await withProject(async (project) => {
+    const other = await connectServer(project);
+    const seen = listen(other);
+    const b = await connectServer(project, { clientName: "claude-code" });
+    const seenB = listen(b);
+    try {
+      structured(await other.call("sign_on", {}));
+      structured(await b.call("sign_on", {}));
+      structured(await other.call("send_message", { to: "claude_2", subject: "hi", body: "x" }));
+      structured(await b.call("send_message", { to: "claude_1", subject: "hi", body: "y" }));
+      await pollUntil("claude-code is pushed its message", () => seenB.channel.length === 1, {
+        timeoutMs: 2000,
+      });
+      // The other client's message came as long ago: no push is on its way.
+      await delay(300);
+      assert.equal(seen.channel.length, 0, "no channel push to a client other than Claude Code");
+      assert.equal(seen.listChanged, 0);
+
+      await other.client.listResources();
+      const c = await connectServer(project);
+      try {
+        structured(await c.call("sign_on", {}));
+        await pollUntil(
+          "list_changed after a third session signs on",
+          () => seen.listChanged >= 1,
+          {
+            timeoutMs: 3000,
+          },
+        );
+        assert.equal(seenB.listChanged, 0, "b never listed resources");
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await Promise.allSettled([other.close(), b.close()]);
+    }
+  });
+});
+
 Deno.test("live: closing stdin while a wait is pending ends the server at once", async () => {
   await withProject(async (project) => {
     const a = await connectServer(project);
@@ -259,7 +300,7 @@ Deno.test({
 
 Deno.test("live: a crashed holder's task is announced ready within its lease TTL, though nothing is written when a lease lapses", async () => {
   await withProject(async (project) => {
-    const a = await connectServer(project);
+    const a = await connectServer(project, { clientName: "claude-code" });
     const b = await connectServer(project);
     const seen = listen(a);
     try {

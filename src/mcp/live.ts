@@ -12,7 +12,14 @@
  *   this session (or to all) and for a task of interest becoming ready,
  *   once per event. A task is of interest when the session holds no task
  *   (anything ready is work it could take), or when the session posted it.
- *   Clients that do not use channels ignore these notifications.
+ *   Sent to Claude Code only (clientInfo.name "claude-code"): channels are
+ *   its extension, and following the board costs every write a wake-up of
+ *   this process.
+ *
+ * The change feed is watched only while something needs it: from the first
+ * subscription, the first resources/list (list_changed is news only to a
+ * client that listed), and for Claude Code from the start. A client that
+ * uses none of these costs the other sessions' writes nothing.
  *
  * @module
  */
@@ -101,9 +108,20 @@ function channelEvent(event: LiveEvent): { content: string; meta: Record<string,
   return null;
 }
 
+/** What wireLive leaves to the server: hooks into requests it does not handle itself. */
+export interface LiveWiring {
+  /** The client listed resources: from now on it hears list_changed. */
+  listed(): void;
+  /** Stops every notification and watch. */
+  stop(): void;
+}
+
+/** The client of the Claude Code channels extension. */
+export const CHANNEL_CLIENT = "claude-code";
+
 /**
- * Wires subscriptions, list_changed and channels for one server; returns the
- * function that stops them all.
+ * Wires subscriptions, list_changed and (with `channels`) channel pushes for
+ * one server; the feed is watched only while one of them needs it.
  */
 export function wireLive(
   server: Server,
@@ -111,7 +129,8 @@ export function wireLive(
   hub: ChangeHub,
   tracker: EventTracker,
   log: (line: string) => void,
-): () => void {
+  options: { channels: boolean },
+): LiveWiring {
   const subscribed = new Map<string, ReturnType<typeof coalesced>>();
   const send = (promise: Promise<void>) =>
     promise.catch((err) => log(`could not notify the client: ${(err as Error).message}`));
@@ -130,15 +149,19 @@ export function wireLive(
         coalesced(MIN_UPDATE_INTERVAL_MS, () => send(server.sendResourceUpdated({ uri }))),
       );
     }
+    watch();
     return {};
   });
   server.setRequestHandler(UnsubscribeRequestSchema, (request: UnsubscribeRequest) => {
     subscribed.get(request.params.uri)?.stop();
     subscribed.delete(request.params.uri);
+    if (subscribed.size === 0 && !listing) unwatch();
     return {};
   });
 
-  // list_changed: only when the session ids offered really changed.
+  // list_changed: only when the session ids offered really changed, and only
+  // to a client that listed them.
+  let listing = false;
   let listed: string | null = null;
   const listCheck = coalesced(MIN_LIST_INTERVAL_MS, () => {
     knownSessionIds(session.ctx).then((ids) => {
@@ -148,17 +171,24 @@ export function wireLive(
     }, () => {});
   });
   const instances = resolveScope(session.ctx.identity, INSTANCES_SCOPE);
-  const stopHub = hub.subscribe((change) => {
-    for (const [uri, notifier] of subscribed) {
-      if (touches(uri, change, session)) notifier.poke();
-    }
-    const sessionsMayChange = "all" in change ||
-      change.scopes.some((s) =>
-        s === instances || (relativeScope(session.ctx.identity, s) ?? "").includes("session:")
-      );
-    if (sessionsMayChange) listCheck.poke();
-  });
-  knownSessionIds(session.ctx).then((ids) => listed = ids.join(","), () => {});
+  let stopHub: (() => void) | null = null;
+  function watch(): void {
+    stopHub ??= hub.subscribe((change) => {
+      for (const [uri, notifier] of subscribed) {
+        if (touches(uri, change, session)) notifier.poke();
+      }
+      if (!listing) return;
+      const sessionsMayChange = "all" in change ||
+        change.scopes.some((s) =>
+          s === instances || (relativeScope(session.ctx.identity, s) ?? "").includes("session:")
+        );
+      if (sessionsMayChange) listCheck.poke();
+    });
+  }
+  function unwatch(): void {
+    stopHub?.();
+    stopHub = null;
+  }
 
   // Channels: one notification per event; a burst of messages becomes a summary.
   let burst: LiveEvent[] = [];
@@ -183,24 +213,38 @@ export function wireLive(
       if (params) send(server.notification({ method: "notifications/claude/channel", params }));
     }
   };
-  const stopEvents = tracker.onEvent((event) => {
-    if (session.binding.held === null) return;
-    if (event.kind === "task") {
-      const becameReady = event.status === "ready" && event.previous !== "ready";
-      const interesting = tracker.heldTasks() === 0 ||
-        event.created_by === session.binding.held.sessionId;
-      if (!becameReady || !interesting) return;
-    } else if (event.kind !== "message") return;
-    burst.push(event);
-    flush ??= setTimeout(pushBurst, 0);
-  });
+  const stopEvents = options.channels
+    ? tracker.onEvent((event) => {
+      if (session.binding.held === null) return;
+      if (event.kind === "task") {
+        const becameReady = event.status === "ready" && event.previous !== "ready";
+        const interesting = tracker.heldTasks() === 0 ||
+          event.created_by === session.binding.held.sessionId;
+        if (!becameReady || !interesting) return;
+      } else if (event.kind !== "message") return;
+      burst.push(event);
+      flush ??= setTimeout(pushBurst, 0);
+    })
+    : () => {};
+  // Messages and tasks are followed from the start, for channel pushes.
+  if (options.channels) {
+    tracker.follow([]).catch((err) => log(`live: ${(err as Error).message}`));
+  }
 
-  return () => {
-    stopHub();
-    stopEvents();
-    listCheck.stop();
-    for (const n of subscribed.values()) n.stop();
-    subscribed.clear();
-    if (flush !== null) clearTimeout(flush);
+  return {
+    listed() {
+      if (listing) return;
+      listing = true;
+      knownSessionIds(session.ctx).then((ids) => listed ??= ids.join(","), () => {});
+      watch();
+    },
+    stop() {
+      unwatch();
+      stopEvents();
+      listCheck.stop();
+      for (const n of subscribed.values()) n.stop();
+      subscribed.clear();
+      if (flush !== null) clearTimeout(flush);
+    },
   };
 }

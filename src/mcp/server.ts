@@ -30,7 +30,7 @@ import { getPrompt, listPrompts } from "./prompts.ts";
 import { completeResource, listResources, readResource, RESOURCE_TEMPLATES } from "./resources.ts";
 import type { ToolSession } from "./tool.ts";
 import { TOOLS } from "./tools/mod.ts";
-import { wireLive } from "./live.ts";
+import { CHANNEL_CLIENT, type LiveWiring, wireLive } from "./live.ts";
 import { createEventTracker, type EventTracker } from "../core/live/events.ts";
 
 /** The server's name in the initialize result. */
@@ -76,18 +76,18 @@ export function createMcpServer(
     : undefined;
   const session: ToolSession = { ctx, binding, live: tracker };
   const tools = options.tools ?? createToolTable(TOOLS, options.log);
-  let stopLive = () => {};
+  let wiring: LiveWiring | null = null;
   server.oninitialized = () => {
     const client = server.getClientVersion();
     if (client) binding.holder.client = `${client.name} ${client.version}`.slice(0, 200);
     if (tracker && ctx.changes) {
-      stopLive = wireLive(server, session, ctx.changes, tracker, options.log);
-      // Messages and tasks are followed from the start, for channel pushes.
-      tracker.follow([]).catch((err) => options.log(`live: ${(err as Error).message}`));
+      wiring = wireLive(server, session, ctx.changes, tracker, options.log, {
+        channels: client?.name === CHANNEL_CLIENT,
+      });
     }
   };
   server.onclose = () => {
-    stopLive();
+    wiring?.stop();
     tracker?.close();
   };
   server.setRequestHandler(ListToolsRequestSchema, () => tools.list);
@@ -101,7 +101,10 @@ export function createMcpServer(
     const params = (request.params ?? {}) as { name?: unknown; arguments?: unknown };
     return tools.call(params.name, params.arguments, session, extra.signal);
   };
-  server.setRequestHandler(ListResourcesRequestSchema, () => listResources(session));
+  server.setRequestHandler(ListResourcesRequestSchema, () => {
+    wiring?.listed();
+    return listResources(session);
+  });
   server.setRequestHandler(
     ListResourceTemplatesRequestSchema,
     () => ({ resourceTemplates: RESOURCE_TEMPLATES }),
