@@ -10,6 +10,7 @@ import { CoordinatorError, describeError } from "../src/core/errors.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "../src/storage/contract.ts";
 import { createPostgresAdapter } from "../src/storage/postgres/adapter.ts";
 import { rejectsWithCode } from "../src/storage/testing/contract_suite.ts";
+import { binaryPermissions } from "../scripts/compile.ts";
 import { freshSchema, lazyPostgresServer, skipPostgresTests } from "./_postgres_server.ts";
 
 const ignore = skipPostgresTests();
@@ -118,6 +119,11 @@ Deno.test({
   try {
     await t.step("enough", async () => {
       const run = await runChild([env, net, ignoreEnv], server.url(), schema);
+      assert.equal(run.stdout, "ok", run.stderr);
+      assert.equal(run.code, 0);
+    });
+    await t.step("the release binaries' flags", async () => {
+      const run = await runChild(binaryPermissions(), server.url(), schema);
       assert.equal(run.stdout, "ok", run.stderr);
       assert.equal(run.code, 0);
     });
