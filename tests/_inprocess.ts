@@ -17,7 +17,10 @@ import {
 } from "../src/core/session/mod.ts";
 import { createFileAdapter } from "../src/storage/file/adapter.ts";
 import { createMemoryBackend, type MemoryBackend } from "../src/storage/memory/adapter.ts";
-import type { FakeTime } from "./_fake_time.ts";
+import assert from "node:assert/strict";
+import { isCoordinatorError } from "../src/core/errors.ts";
+import { signOn } from "../src/core/session/mod.ts";
+import { type FakeTime, fakeTime } from "./_fake_time.ts";
 
 /** A temp git repo with one commit on branch main. */
 export async function makeRepo(): Promise<string> {
@@ -139,4 +142,29 @@ export function ok(result: ToolResult): Record<string, unknown> {
 export function errorCode(result: ToolResult): string {
   if (!result.isError) throw new Error(`expected an error, got: ${JSON.stringify(result)}`);
   return result.content[0].text.split(":")[0];
+}
+
+/** Awaits `p` and asserts it rejects with a CoordinatorError of `code`; returns the error. */
+export async function rejectsWith(p: Promise<unknown>, code: string): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(isCoordinatorError(err), `expected a CoordinatorError, got ${err}`);
+    assert.equal(err.code, code, err.message);
+    return err;
+  }
+  assert.fail(`expected ${code}`);
+}
+
+/** A context on fake time (10 s leases) with `n` sessions signed on as claude_1 … claude_n. */
+export async function signedOnSessions(n: number) {
+  const time = fakeTime();
+  const h = await makeContext({ time, leaseTtlSeconds: 10 });
+  const s = [];
+  for (let i = 1; i <= n; i++) {
+    const b = h.binding();
+    await signOn(h.ctx, b, { sessionId: `claude_${i}` });
+    s.push(b);
+  }
+  return { ...h, time, s };
 }

@@ -8,34 +8,10 @@ import { MAX_INBOX, readMessages, sendMessage, unreadCount } from "../src/core/b
 import { liveReservations, releasePaths, reservePaths } from "../src/core/board/reservations.ts";
 import { listKeys, retrieveData, storeData } from "../src/core/data.ts";
 import { signOff, signOn } from "../src/core/session/mod.ts";
-import { fakeTime } from "./_fake_time.ts";
-import { makeContext } from "./_inprocess.ts";
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(isCoordinatorError(err), `expected a CoordinatorError, got ${err}`);
-    assert.equal(err.code, code, err.message);
-    return err;
-  }
-  assert.fail(`expected ${code}`);
-}
-
-async function sessions(n: number) {
-  const time = fakeTime();
-  const h = await makeContext({ time, leaseTtlSeconds: 10 });
-  const s = [];
-  for (let i = 1; i <= n; i++) {
-    const b = h.binding();
-    await signOn(h.ctx, b, { sessionId: `claude_${i}` });
-    s.push(b);
-  }
-  return { ...h, time, s };
-}
+import { rejectsWith, signedOnSessions } from "./_inprocess.ts";
 
 Deno.test("a message to an instance waits for whoever signs on as it next, and is read once", async () => {
-  const h = await sessions(1);
+  const h = await signedOnSessions(1);
   try {
     const [a] = h.s;
     const sent = await sendMessage(h.ctx, a, {
@@ -71,7 +47,7 @@ Deno.test("a message to an instance waits for whoever signs on as it next, and i
 });
 
 Deno.test("a message to all reaches every other instance once, never its sender", async () => {
-  const h = await sessions(4);
+  const h = await signedOnSessions(4);
   try {
     await sendMessage(h.ctx, h.s[0], { to: "all", body: "freeze main" });
     assert.deepEqual((await readMessages(h.ctx, h.s[0], {})).messages, []);
@@ -85,7 +61,7 @@ Deno.test("a message to all reaches every other instance once, never its sender"
 });
 
 Deno.test("reads at once get every message exactly once", async () => {
-  const h = await sessions(2);
+  const h = await signedOnSessions(2);
   try {
     const [a, b] = h.s;
     for (let i = 0; i < 30; i++) {
@@ -108,7 +84,7 @@ Deno.test("reads at once get every message exactly once", async () => {
 });
 
 Deno.test("messages: bad addressees are refused, and an inbox keeps at most MAX_INBOX", async () => {
-  const h = await sessions(1);
+  const h = await signedOnSessions(1);
   try {
     const [a] = h.s;
     await rejectsWith(sendMessage(h.ctx, a, { to: "Claude 2", body: "x" }), "INVALID_ARGUMENT");
@@ -131,7 +107,7 @@ Deno.test("messages: bad addressees are refused, and an inbox keeps at most MAX_
 });
 
 Deno.test("reservations: overlapping globs conflict, all or nothing, naming holder, reason and until", async () => {
-  const h = await sessions(2);
+  const h = await signedOnSessions(2);
   try {
     const [a, b] = h.s;
     const got = await reservePaths(h.ctx, a, {
@@ -172,7 +148,7 @@ Deno.test("reservations: overlapping globs conflict, all or nothing, naming hold
 });
 
 Deno.test("reservations at once: of two overlapping requests exactly one is granted", async () => {
-  const h = await sessions(2);
+  const h = await signedOnSessions(2);
   try {
     const [a, b] = h.s;
     for (let round = 0; round < 30; round++) {
@@ -191,7 +167,7 @@ Deno.test("reservations at once: of two overlapping requests exactly one is gran
 });
 
 Deno.test("a held reservation ends with its session; one with ttl_seconds outlives it until the TTL", async () => {
-  const h = await sessions(3);
+  const h = await signedOnSessions(3);
   try {
     const [a, b, c] = h.s;
     await reservePaths(h.ctx, a, { paths: ["held/**"] });
@@ -213,7 +189,7 @@ Deno.test("a held reservation ends with its session; one with ttl_seconds outliv
 });
 
 Deno.test("a key stored with_lease lives exactly as long as its writer's session", async () => {
-  const h = await sessions(2);
+  const h = await signedOnSessions(2);
   try {
     const [a, b] = h.s;
     const stored = await storeData(h.ctx, a, {

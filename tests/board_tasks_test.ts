@@ -9,39 +9,14 @@ import { storeData } from "../src/core/data.ts";
 import { claimTask, listTasks, postTask, readBoard, updateTask } from "../src/core/board/tasks.ts";
 import { deleteScope } from "../src/core/data.ts";
 import { requireSession, signOff, signOn } from "../src/core/session/mod.ts";
-import { fakeTime } from "./_fake_time.ts";
-import { makeContext } from "./_inprocess.ts";
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(isCoordinatorError(err), `expected a CoordinatorError, got ${err}`);
-    assert.equal(err.code, code, err.message);
-    return err;
-  }
-  assert.fail(`expected ${code}`);
-}
-
-/** A board on fake time (10 s leases) with `n` sessions signed on as claude_1 … claude_n. */
-async function board(n: number) {
-  const time = fakeTime();
-  const h = await makeContext({ time, leaseTtlSeconds: 10 });
-  const s = [];
-  for (let i = 1; i <= n; i++) {
-    const b = h.binding();
-    await signOn(h.ctx, b, { sessionId: `claude_${i}` });
-    s.push(b);
-  }
-  return { ...h, time, s };
-}
+import { rejectsWith, signedOnSessions } from "./_inprocess.ts";
 
 async function statusOf(ctx: Parameters<typeof listTasks>[0], id: string) {
   return (await listTasks(ctx, { taskId: id })).tasks[0].status;
 }
 
 Deno.test("post_task: ready or blocked; unknown dependencies, cycles and changed reposts are refused", async () => {
-  const h = await board(1);
+  const h = await signedOnSessions(1);
   try {
     const [a] = h.s;
     const first = await postTask(h.ctx, a, { title: "schema", taskId: "schema" });
@@ -76,7 +51,7 @@ Deno.test("post_task: ready or blocked; unknown dependencies, cycles and changed
 });
 
 Deno.test("claim_task takes the best ready task (priority, then oldest), honours labels, and says why when none is ready", async () => {
-  const h = await board(1);
+  const h = await signedOnSessions(1);
   try {
     const [a] = h.s;
     await postTask(h.ctx, a, { title: "old low", taskId: "old-low" });
@@ -97,7 +72,7 @@ Deno.test("claim_task takes the best ready task (priority, then oldest), honours
 });
 
 Deno.test("of many sessions claiming at once, each task goes to exactly one", async () => {
-  const h = await board(8);
+  const h = await signedOnSessions(8);
   try {
     for (let i = 0; i < 20; i++) await postTask(h.ctx, h.s[0], { title: `t${i}`, taskId: `t${i}` });
     const claimed: string[] = [];
@@ -125,7 +100,7 @@ Deno.test("of many sessions claiming at once, each task goes to exactly one", as
 });
 
 Deno.test("claiming a held task names the holder; a blocked one names what it waits for", async () => {
-  const h = await board(2);
+  const h = await signedOnSessions(2);
   try {
     const [a, b] = h.s;
     await postTask(h.ctx, a, { title: "x", taskId: "x" });
@@ -144,7 +119,7 @@ Deno.test("claiming a held task names the holder; a blocked one names what it wa
 });
 
 Deno.test("done makes a dependant ready only when all its dependencies are done", async () => {
-  const h = await board(2);
+  const h = await signedOnSessions(2);
   try {
     const [a, b] = h.s;
     await postTask(h.ctx, a, { title: "x", taskId: "x" });
@@ -165,7 +140,7 @@ Deno.test("done makes a dependant ready only when all its dependencies are done"
 });
 
 Deno.test("the last two dependencies finishing at once always unblock their dependant", async () => {
-  const h = await board(3);
+  const h = await signedOnSessions(3);
   try {
     const [a, b, c] = h.s;
     for (let round = 0; round < 25; round++) {
@@ -195,7 +170,7 @@ Deno.test("the last two dependencies finishing at once always unblock their depe
 });
 
 Deno.test("a claim dies with its session: sign_off or a lapsed lease make the task ready again, attempts grow, notes stay", async () => {
-  const h = await board(2);
+  const h = await signedOnSessions(2);
   try {
     const [a, b] = h.s;
     await postTask(h.ctx, a, { title: "x", taskId: "x" });
@@ -218,7 +193,7 @@ Deno.test("a claim dies with its session: sign_off or a lapsed lease make the ta
 });
 
 Deno.test("fencing: a holder that lost its claim is refused with STALE_CLAIM, and cannot finish it", async () => {
-  const h = await board(2);
+  const h = await signedOnSessions(2);
   try {
     const [a, b] = h.s;
     await postTask(h.ctx, a, { title: "x", taskId: "x" });
@@ -252,7 +227,7 @@ Deno.test("fencing: a holder that lost its claim is refused with STALE_CLAIM, an
 });
 
 Deno.test("giving a task back, failing it, and reopening a failed one", async () => {
-  const h = await board(2);
+  const h = await signedOnSessions(2);
   try {
     const [a, b] = h.s;
     await postTask(h.ctx, a, { title: "x", taskId: "x" });
@@ -286,7 +261,7 @@ Deno.test("giving a task back, failing it, and reopening a failed one", async ()
 });
 
 Deno.test("list_tasks filters by status, owner and label, and the board's scope cannot be written raw", async () => {
-  const h = await board(2);
+  const h = await signedOnSessions(2);
   try {
     const [a, b] = h.s;
     await postTask(h.ctx, a, { title: "a1", taskId: "a1", labels: ["api"] });

@@ -20,21 +20,10 @@ import {
 } from "../src/core/session/mod.ts";
 import type { StorageAdapter } from "../src/storage/contract.ts";
 import { fakeTime, settle } from "./_fake_time.ts";
-import { makeContext } from "./_inprocess.ts";
+import { makeContext, rejectsWith } from "./_inprocess.ts";
 
 const INSTANCES = "@project:acme/widget:instances";
 const HANDOFFS = "@project:acme/widget:handoffs";
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(isCoordinatorError(err), `expected a CoordinatorError, got ${err}`);
-    assert.equal(err.code, code, err.message);
-    return err;
-  }
-  assert.fail(`expected ${code}`);
-}
 
 /** A context on fake time with a 10 s lease. */
 function onFakeTime(options: { maxInstances?: number } = {}) {
