@@ -172,11 +172,20 @@ export async function treeInfo(): Promise<Record<string, unknown>> {
     "src",
     "main.ts",
   ]);
-  const fileTs = await Deno.readTextFile(join(REPO_ROOT, "src", "storage", "file.ts")).catch(() =>
-    ""
-  );
+  // The local adapter is the folder src/storage/file/: its digest covers every module in it.
+  const dir = join(REPO_ROOT, "src", "storage", "file");
+  const names = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name.endsWith(".ts")) names.push(entry.name);
+  }
+  names.sort();
+  const texts = await Promise.all(names.map((n) => Deno.readTextFile(join(dir, n))));
+  const fileTs = texts[names.indexOf("adapter.ts")] ?? "";
   const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(fileTs)),
+    await crypto.subtle.digest(
+      "SHA-256",
+      new TextEncoder().encode(names.map((n, i) => `${n}\0${texts[i]}`).join("\0")),
+    ),
   );
   return {
     head,
