@@ -253,3 +253,13 @@ Deno.test("initialize declares only what the server does: no logging, no listCha
     await h.close();
   }
 });
+
+Deno.test("channel pushes are for Claude Code by its client name, variants included", async () => {
+  const { usesChannels } = await import("../src/mcp/live.ts");
+  for (const name of ["claude-code", "Claude Code", "claude-code-vscode", "claude_code"]) {
+    assert.equal(usesChannels(name), true, name);
+  }
+  for (const name of ["claude-codex", "cursor", "Visual Studio Code", "e2e-test", "", undefined]) {
+    assert.equal(usesChannels(name), false, String(name));
+  }
+});

@@ -12,7 +12,7 @@
  *   this session (or to all) and for a task of interest becoming ready,
  *   once per event. A task is of interest when the session holds no task
  *   (anything ready is work it could take), or when the session posted it.
- *   Sent to Claude Code only (clientInfo.name "claude-code"): channels are
+ *   Sent to Claude Code only (clientInfo.name "claude-code", see usesChannels): channels are
  *   its extension, and following the board costs every write a wake-up of
  *   this process.
  *
@@ -116,8 +116,13 @@ export interface LiveWiring {
   stop(): void;
 }
 
-/** The client of the Claude Code channels extension. */
-export const CHANNEL_CLIENT = "claude-code";
+/**
+ * Whether a client is Claude Code, the one client of the channels extension
+ * (it names itself "claude-code"; a variant's suffix is allowed).
+ */
+export function usesChannels(clientName: string | undefined): boolean {
+  return clientName !== undefined && /^claude[-_ ]?code(\b|[-_ ])/i.test(clientName);
+}
 
 /**
  * Wires subscriptions, list_changed and (with `channels`) channel pushes for

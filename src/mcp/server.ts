@@ -30,7 +30,7 @@ import { getPrompt, listPrompts } from "./prompts.ts";
 import { completeResource, listResources, readResource, RESOURCE_TEMPLATES } from "./resources.ts";
 import type { ToolSession } from "./tool.ts";
 import { TOOLS } from "./tools/mod.ts";
-import { CHANNEL_CLIENT, type LiveWiring, wireLive } from "./live.ts";
+import { type LiveWiring, usesChannels, wireLive } from "./live.ts";
 import { createEventTracker, type EventTracker } from "../core/live/events.ts";
 
 /** The server's name in the initialize result. */
@@ -82,7 +82,7 @@ export function createMcpServer(
     if (client) binding.holder.client = `${client.name} ${client.version}`.slice(0, 200);
     if (tracker && ctx.changes) {
       wiring = wireLive(server, session, ctx.changes, tracker, options.log, {
-        channels: client?.name === CHANNEL_CLIENT,
+        channels: usesChannels(client?.name),
       });
     }
   };
