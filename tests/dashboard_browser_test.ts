@@ -229,6 +229,15 @@ Deno.test({
       });
       assert.equal(res.code, 2, res.stderr);
       assert.match(res.stderr, /dashboard\.host 0\.0\.0\.0 .*came with the repository/);
+      // The user opens it to the network themselves without a token of their own: the
+      // repository's token (its author knows it) does not count, so it is refused.
+      const own = await runCli(cloned, {
+        flags: dashboardFlags(),
+        args: ["dashboard", "--host", "0.0.0.0", "--port", "0"],
+      });
+      assert.equal(own.code, 2, own.stderr);
+      assert.match(own.stderr, /dashboard\.token is not used: it came with the repository/);
+      assert.match(own.stderr, /which other machines can reach, without a token/);
     } finally {
       await removeProject(cloned);
     }

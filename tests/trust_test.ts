@@ -82,6 +82,17 @@ Deno.test("defect: a project's own config may not select a network store or name
     assert.equal(res.code, 1);
     assert.match(res.stderr, /trusted_projects: is read only from the per-user config/);
   });
+  // A dashboard token the repository chose is known to its author: accepted, not used, said so.
+  await withRepo({ dashboard: { token: "chosen-by-the-repo-author" } }, async (p) => {
+    const res = await validate(p);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stderr, /dashboard\.token is not used: it came with the repository/);
+    assert.ok(!res.stdout.includes("chosen-by-the-repo-author"), res.stdout);
+    const explicit = await validate(p, ["--config", p.configFile!]);
+    assert.ok(!explicit.stderr.includes("dashboard.token is not used"), explicit.stderr);
+    // The user's own token is a secret all the same: only its presence is printed.
+    assert.equal(JSON.parse(explicit.stdout).config.dashboard.token, "***");
+  });
   // Tuning sessions from the project file stays allowed.
   await withRepo({ session: { lease_ttl_seconds: 30, max_instances: 4 } }, async (p) => {
     const res = await validate(p);

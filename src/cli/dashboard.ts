@@ -104,7 +104,10 @@ export async function dashboardCommand(input: CliInput): Promise<number> {
   const host = flags.host ?? config.host;
   // The environment is read only when --token is absent: no warning for an unreadable variable then.
   const fromEnv = flags.token === undefined ? envToken(options.env) : undefined;
-  const token = pickToken(flags.token, fromEnv, config.token);
+  // An untrusted project's token is known to whoever wrote the repository (checkTrust warns).
+  const ownToken = setup.trust === "project" ? undefined : config.token;
+  for (const warning of setup.warnings) log(`warning: ${warning}`);
+  const token = pickToken(flags.token, fromEnv, ownToken);
   try {
     if (flags.host === undefined && !isLoopback(host) && setup.trust === "project") {
       // A project's own config arrives with `git clone`: it must not be able

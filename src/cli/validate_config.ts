@@ -1,7 +1,16 @@
 /** --validate-config: print the merged config, where it came from and whether the storage answers. */
 import { redactSecrets } from "../core/redact.ts";
+import type { Config } from "../setup/config.ts";
 import { openContext, resolveSetup } from "../setup/runtime.ts";
 import { type CliInput, EXIT, log } from "./_shared.ts";
+
+/** The config as printed: the dashboard's token is a secret as a whole, so only its presence shows. */
+function withoutToken(config: Config): Config {
+  const { dashboard } = config;
+  return dashboard.token === undefined
+    ? config
+    : { ...config, dashboard: { ...dashboard, token: "***" } };
+}
 
 /**
  * Opening the storage checks the adapter's own config; a probe read tells
@@ -32,7 +41,7 @@ export async function validateConfig({ options }: CliInput): Promise<number> {
       project: setup.project,
       project_source: setup.projectSource,
       project_root: setup.projectRoot,
-      config: setup.loaded.config,
+      config: withoutToken(setup.loaded.config),
     }),
     null,
     2,

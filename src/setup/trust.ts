@@ -102,6 +102,13 @@ export async function checkTrust(
     if (config.session.machine_id.trim().toLowerCase() !== "auto") {
       throw untrusted(source, "session.machine_id", "names this machine.");
     }
+    if (config.dashboard.token !== undefined) {
+      // Whoever wrote the repository knows this token: were it used, a
+      // dashboard the user opens to the network would be open to them.
+      warnings.push(
+        `${source}: dashboard.token is not used: it came with the repository, so whoever wrote the repository knows it. Pass --token or $CLAUDE_SESSION_COORDINATOR_TOKEN, or trust the project (trusted_projects in ~/.config/claude-session-coordinator/config.json).`,
+      );
+    }
   }
   if (level === "trusted project" && !LOCAL_ADAPTERS.has(adapter)) {
     warnings.push(
