@@ -842,6 +842,31 @@ Deno.test({
 });
 
 Deno.test({
+  name: "redis: a server on this machine leaves this machine's clock as it is",
+  ignore,
+  async fn() {
+    await withServer(async (server) => {
+      for (let i = 0; i < 5; i++) {
+        const adapter = await createRedisAdapter({
+          url: server.url,
+          prefix: "clk:",
+          limits: LIMITS,
+        });
+        try {
+          await adapter.listKeys("probe");
+          const before = Date.now();
+          const now = adapter.now();
+          const after = Date.now();
+          assert.ok(before <= now && now <= after, `${before} <= ${now} <= ${after}`);
+        } finally {
+          await adapter.close();
+        }
+      }
+    });
+  },
+});
+
+Deno.test({
   name: "redis: a list limit keeps JavaScript's order where UTF-8 byte order differs",
   ignore,
 }, async () => {

@@ -53,6 +53,7 @@ import type {
 } from "../contract.ts";
 import type { AdapterFactory } from "../registry.ts";
 import { batchWrites } from "../batch_writes.ts";
+import { clockOffset } from "../clock.ts";
 import { checkGuard, checkListOptions, checkRestoredEntry } from "../values.ts";
 import {
   checkSchemaName,
@@ -148,7 +149,7 @@ export async function createPostgresAdapter(
       q<{ ms: number }>("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms")
     );
     const after = localClock();
-    offsetMs = Math.round(Number(row.ms) - (before + after) / 2);
+    offsetMs = clockOffset(before, Number(row.ms), after);
     if (Math.abs(offsetMs - offsetLogged) > 1000) {
       offsetLogged = offsetMs;
       log(

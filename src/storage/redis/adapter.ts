@@ -37,6 +37,7 @@ import {
 } from "../contract.ts";
 import type { AdapterFactory } from "../registry.ts";
 import { batchWrites } from "../batch_writes.ts";
+import { clockOffset } from "../clock.ts";
 import {
   type CheckedOp,
   checkGuard,
@@ -203,7 +204,7 @@ export async function createRedisAdapter(options: RedisAdapterOptions): Promise<
       const after = localClock();
       const serverMs = Number(reply[0]) * 1000 + Math.floor(Number(reply[1]) / 1000);
       if (!Number.isFinite(serverMs)) return;
-      offsetMs = Math.round(serverMs - (before + after) / 2);
+      offsetMs = clockOffset(before, serverMs, after);
       if (Math.abs(offsetMs) > 1000) {
         log(
           `redis at ${where}: this machine's clock runs ${
