@@ -1,7 +1,7 @@
 /** The stdio framing: bad lines get JSON-RPC errors, big lines are skipped, EOF drains. */
 import assert from "node:assert/strict";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { createLineTransport, plainRequest } from "../src/transport/line_transport.ts";
+import { createLineTransport, plainRequest } from "../src/mcp/line_transport.ts";
 import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 
 type Mode = "streams" | "bytes";

@@ -7,7 +7,7 @@
  */
 import type { SessionContext, WorkTreeInfo } from "../core/session/mod.ts";
 import { createMcpServer } from "../mcp/server.ts";
-import { createLineTransport } from "./line_transport.ts";
+import { createLineTransport } from "../mcp/line_transport.ts";
 import { openSession } from "./lifecycle.ts";
 
 /** Options of serveStdio. */
