@@ -21,6 +21,7 @@ import type { JsonObject, JsonValue } from "./json.ts";
 import { resolveScope } from "./scope_names.ts";
 import type { ProjectIdentity } from "./scope_names.ts";
 import type { StorageAdapter } from "../storage/contract.ts";
+import { randomHex } from "./random.ts";
 
 /** The scope of the audit log. */
 export const AUDIT_SCOPE = "@project:audit";
@@ -122,8 +123,7 @@ export function createAuditSink(
   let failures = 0;
   let appends = 0;
   let recorded = 0;
-  const writer = [...crypto.getRandomValues(new Uint8Array(4))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const writer = randomHex(4);
 
   async function prune(): Promise<void> {
     const keys = await storage.listKeys(scope, { prefix: "e:" });

@@ -31,6 +31,7 @@ import {
   type SessionContext,
 } from "../session/mod.ts";
 import { MESSAGES_SCOPE } from "./scopes.ts";
+import { randomHex } from "../random.ts";
 
 /** A message as stored and as read_messages returns it (plus `read`). */
 export interface Message {
@@ -56,8 +57,7 @@ function scopeOf(ctx: SessionContext): string {
 }
 
 function newMessageId(nowMs: number): string {
-  const rand = [...crypto.getRandomValues(new Uint8Array(3))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const rand = randomHex(3);
   // Sorts by sending time: 11 base-36 digits cover the next few thousand years.
   return `${Math.floor(nowMs).toString(36).padStart(11, "0")}-${rand}`;
 }

@@ -45,6 +45,7 @@ import {
   type SessionContext,
 } from "../session/mod.ts";
 import { TASKS_SCOPE } from "./scopes.ts";
+import { randomHex } from "../random.ts";
 
 /** A task's status as everyone sees it. */
 export type TaskStatus = "ready" | "blocked" | "in_progress" | "done" | "failed";
@@ -161,9 +162,7 @@ export function validateTaskId(id: unknown, what = "task_id"): string {
 }
 
 function newTaskId(): string {
-  const hex = [...crypto.getRandomValues(new Uint8Array(4))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
-  return `task-${hex}`;
+  return `task-${randomHex(4)}`;
 }
 
 /** The ready-index key of a task: priority (higher first), then posting time, then id. */

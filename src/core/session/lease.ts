@@ -30,6 +30,7 @@ import {
   type SessionContext,
   type WorkTreeInfo,
 } from "./types.ts";
+import { randomHex } from "../random.ts";
 
 /** Auto-numbered instance names: `claude_` and a number. */
 export const AUTO_NAME = /^claude_([1-9][0-9]*)$/;
@@ -130,9 +131,7 @@ export function compareSessionIds(a: { session_id: string }, b: { session_id: st
 
 /** A fresh grant id: 128 random bits, so no two grants ever share one. */
 function newGrantId(): string {
-  return [...crypto.getRandomValues(new Uint8Array(16))]
-    .map((b) => b.toString(16).padStart(2, "0"))
-    .join("");
+  return randomHex(16);
 }
 
 function leaseFor(

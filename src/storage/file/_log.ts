@@ -51,6 +51,7 @@ import { CoordinatorError } from "../../core/errors.ts";
 import { isPlainObject, type JsonValue } from "../../core/json.ts";
 import { validateKey, validateScope } from "../../core/scope.ts";
 import { compareStrings } from "../values.ts";
+import { randomHex } from "../../core/random.ts";
 
 /** The on-disk format version of a scope log. */
 export const LOG_FORMAT = 2;
@@ -181,9 +182,7 @@ export function newLogState(): LogState {
 
 /** A fresh random file id: 16 hex digits. */
 export function newFileId(): string {
-  return [...crypto.getRandomValues(new Uint8Array(8))]
-    .map((b) => b.toString(16).padStart(2, "0"))
-    .join("");
+  return randomHex(8);
 }
 
 /** The JSON text of a stored value (serialized again when only the parsed value is held). */
