@@ -104,10 +104,8 @@ export async function dashboardCommand(input: CliInput): Promise<number> {
   const host = flags.host ?? config.host;
   // The environment is read only when --token is absent: no warning for an unreadable variable then.
   const fromEnv = flags.token === undefined ? envToken(options.env) : undefined;
-  // An untrusted project's token is known to whoever wrote the repository (checkTrust warns).
-  const ownToken = setup.trust === "project" ? undefined : config.token;
   for (const warning of setup.warnings) log(`warning: ${warning}`);
-  const token = pickToken(flags.token, fromEnv, ownToken);
+  const token = pickToken(flags.token, fromEnv, config.token);
   try {
     if (flags.host === undefined && !isLoopback(host) && setup.trust === "project") {
       // A project's own config arrives with `git clone`: it must not be able

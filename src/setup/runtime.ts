@@ -53,7 +53,7 @@ export async function resolveSetup(options: RuntimeOptions): Promise<ResolvedSet
     detectProject({ cwd: options.cwd, mode: loaded.config.session.project_detection, root }),
   ]);
   return {
-    loaded,
+    loaded: { ...loaded, config: verdict.config },
     projectRoot: project.projectRoot,
     machine,
     project: project.projectId,

@@ -21,7 +21,7 @@
  */
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { CoordinatorError } from "../core/errors.ts";
-import type { LoadedConfig } from "./config.ts";
+import type { Config, LoadedConfig } from "./config.ts";
 
 /** Adapters a project file may select on its own: they keep data on this machine. */
 const LOCAL_ADAPTERS = new Set(["local", "memory"]);
@@ -32,6 +32,8 @@ export type TrustLevel = "explicit" | "user" | "trusted project" | "project" | "
 /** The verdict on a loaded config. */
 export interface TrustVerdict {
   level: TrustLevel;
+  /** The config as it may be used: an untrusted project's dashboard.token left out. */
+  config: Config;
   /** What the user should know even though the config is accepted. */
   warnings: string[];
 }
@@ -87,6 +89,7 @@ export async function checkTrust(
     ? (projectTrusted ? "trusted project" : "project")
     : "explicit";
   const warnings: string[] = [];
+  let usable = config;
   const adapter = config.storage.adapter;
   const basePath = config.storage.config.base_path;
   if (level === "project") {
@@ -105,6 +108,8 @@ export async function checkTrust(
     if (config.dashboard.token !== undefined) {
       // Whoever wrote the repository knows this token: were it used, a
       // dashboard the user opens to the network would be open to them.
+      const { token: _known, ...dashboard } = config.dashboard;
+      usable = { ...config, dashboard };
       warnings.push(
         `${source}: dashboard.token is not used: it came with the repository, so whoever wrote the repository knows it. Pass --token or $CLAUDE_SESSION_COORDINATOR_TOKEN, or trust the project (trusted_projects in ~/.config/claude-session-coordinator/config.json).`,
       );
@@ -146,5 +151,5 @@ export async function checkTrust(
       }
     }
   }
-  return { level, warnings };
+  return { level, config: usable, warnings };
 }
